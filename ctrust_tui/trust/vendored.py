@@ -1,0 +1,51 @@
+"""Read the data subsets vendored into the package (built by scripts/vendor_data.py).
+
+Nothing here touches the network or `../shared`: the package must run offline from a wheel.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from ..errors import CtrustError
+
+_PACKAGE = "ctrust_tui.trust"
+
+
+def data_text(relpath: str) -> str:
+    """Text of `ctrust_tui/trust/data/<relpath>`; a clear error if the vendored file is missing."""
+    node = resources.files(_PACKAGE).joinpath("data", *relpath.split("/"))
+    try:
+        return node.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CtrustError(
+            f"vendored data file missing: ctrust_tui/trust/data/{relpath} "
+            "(rebuild with `python scripts/vendor_data.py`)"
+        ) from None
+
+
+def data_exists(relpath: str) -> bool:
+    return resources.files(_PACKAGE).joinpath("data", *relpath.split("/")).is_file()
+
+
+@lru_cache(maxsize=None)
+def load_json(relpath: str) -> Any:
+    return json.loads(data_text(relpath))
+
+
+def load_jsonl(relpath: str) -> list[Any]:
+    return [json.loads(line) for line in data_text(relpath).splitlines() if line.strip()]
+
+
+def load_csv(relpath: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(data_text(relpath))))
+
+
+def prompt_texts() -> dict[str, Any]:
+    """DecodingTrust's exact prompt strings (`prompt_texts.json`, vendored verbatim)."""
+    return load_json("prompt_texts.json")
