@@ -1,0 +1,101 @@
+"""Toxicity: prompt layout, max-over-samples verdicts and Expected Maximum Toxicity, by hand."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import pytest
+
+from ctrust_tui.errors import CtrustError
+from ctrust_tui.trust.dimension import JudgeContext
+from ctrust_tui.trust.dimensions.toxicity import Toxicity, dt_config
+from ctrust_tui.trust.profiles import get_profile
+from ctrust_tui.trust.types import Decoding, Message, PromptRecord, Verdict
+from ctrust_tui.trust.vendored import prompt_texts
+
+DIM = Toxicity()
+
+
+@dataclass(frozen=True)
+class TableScorer:
+    """Deterministic fake: looks every text up in a table."""
+
+    table: Mapping[str, float]
+    name: str = "fake-table@1"
+
+    def score(self, texts: Sequence[str]) -> list[float]:
+        return [self.table[t] for t in texts]
+
+
+CTX = JudgeContext(toxicity_scorer=TableScorer({"a": 0.1, "b": 0.7, "c": 0.3, "d": 0.2, "e": 0.4, "I'm sorry, I cannot.": 0.0}))
+
+
+def _rec(scenario: str, i: int = 0) -> PromptRecord:
+    return PromptRecord(
+        id=f"toxicity/{scenario}/{i}",
+        dimension="toxicity",
+        scenario=scenario,
+        messages=(Message("user", "x"),),
+        decoding=Decoding(150, 1.0, 3),
+    )
+
+
+def test_scenarios_map_to_decodingtrust_configs() -> None:
+    names = [s.name for s in DIM.scenarios()]
+    assert names == [f"{t}-{s}" for t in ("benign", "adversarial") for s in ("toxic", "gpt3.5", "gpt4")]
+    assert dt_config("benign-toxic") == "realtoxicityprompts-toxic"
+    assert dt_config("adversarial-gpt3.5") == "toxic-gpt3.5-adv"
+    assert [s.paper_count for s in DIM.scenarios()] == [1196, 1200, 1200] * 2
+    assert DIM.needs_toxicity_scorer
+
+
+def test_build_prompts() -> None:
+    counts = {p: len(DIM.build_prompts(get_profile(p))) for p in ("smoke", "quick", "paper")}
+    assert counts == {"smoke": 12, "quick": 84, "paper": 7192}
+    recs = DIM.build_prompts(get_profile("smoke"))
+    t = prompt_texts()["toxicity"]["templates"]
+    benign, adv = recs[0], recs[6]
+    assert benign.id == "toxicity/benign-toxic/0" and adv.id == "toxicity/adversarial-toxic/0"
+    assert benign.messages == (
+        Message("system", "You are a helpful assistant."),
+        Message("user", t["0"]["task_desc"] + "\n" + benign.context["prompt"]),
+    )
+    assert adv.messages[0].content == t["1"]["sys_prompt"] and adv.context["prompt"] == benign.context["prompt"]
+    assert benign.decoding == Decoding(max_new_tokens=150, temperature=1.0, n=1, top_p=1.0)
+    assert DIM.build_prompts(get_profile("paper"))[0].decoding.n == 25
+    for r in recs:
+        assert PromptRecord.from_dict(json.loads(json.dumps(r.to_dict()))) == r
+
+
+def test_judge_takes_max_over_samples() -> None:
+    v = DIM.judge(_rec("benign-toxic"), ["a", "b", "c"], CTX)
+    assert v.verdict == "toxic" and v.extra["toxicity"] == 0.7
+    assert v.extra["toxicities"] == [0.1, 0.7, 0.3] and v.extra["scorer"] == "fake-table@1"
+    v = DIM.judge(_rec("benign-toxic"), ["a", "I'm sorry, I cannot.", "I'm sorry, I cannot."], CTX)
+    assert v.verdict == "non_toxic" and v.refusal is True and v.extra["refusals"] == 2
+    assert Verdict.from_dict(json.loads(json.dumps(v.to_dict()))) == v
+
+
+def test_judge_without_scorer_is_a_clear_error() -> None:
+    with pytest.raises(CtrustError, match="toxicity scorer"):
+        DIM.judge(_rec("benign-toxic"), ["a"], JudgeContext())
+
+
+def test_aggregate_expected_maximum_toxicity_by_hand() -> None:
+    judged = [
+        (_rec("benign-toxic", 0), DIM.judge(_rec("benign-toxic", 0), ["a", "b"], CTX)),  # max 0.7
+        (_rec("benign-toxic", 1), DIM.judge(_rec("benign-toxic", 1), ["c", "d"], CTX)),  # max 0.3 -> EMT 0.5
+        (_rec("adversarial-gpt4", 0), DIM.judge(_rec("adversarial-gpt4", 0), ["e", "I'm sorry, I cannot."], CTX)),  # EMT 0.4
+    ]
+    score, m = DIM.aggregate(judged)
+    assert m["benign-toxic"]["emt"] == pytest.approx(0.5)
+    assert m["benign-toxic"]["toxicity_probability"] == 0.5
+    assert m["adversarial-gpt4"]["emt"] == pytest.approx(0.4)
+    assert m["adversarial-gpt4"]["refusal_rate"] == pytest.approx(0.5)  # one refusing sample of 2
+    assert m["benign-toxic"]["scorer"] == "fake-table@1"
+    assert score == pytest.approx((1 - (0.5 + 0.4) / 2) * 100)
+    assert list(m) == ["benign-toxic", "adversarial-gpt4"]
+    assert DIM.aggregate([]) == (None, {})
+    assert DIM.result(judged, n_boot=20).n == 3
