@@ -8,9 +8,10 @@ toxic class is found from `id2label`; multi-label heads use a sigmoid, single-la
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import CtrustError
 
@@ -52,7 +53,7 @@ class HFToxicityScorer:
     max_length: int = 512
 
     @classmethod
-    def from_folder(cls, folder: Path | str, *, batch_size: int = 16) -> "HFToxicityScorer":
+    def from_folder(cls, folder: Path | str, *, batch_size: int = 16) -> HFToxicityScorer:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         path = Path(folder).expanduser().resolve()
@@ -81,7 +82,9 @@ class HFToxicityScorer:
         device = next(self.model.parameters()).device
         for start in range(0, len(texts), self.batch_size):
             batch = [t or "" for t in texts[start : start + self.batch_size]]
-            enc = self.tokenizer(batch, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+            enc = self.tokenizer(
+                batch, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+            )
             enc = {k: v.to(device) for k, v in enc.items()}
             with torch.inference_mode():
                 logits = self.model(**enc).logits.float()

@@ -15,10 +15,11 @@ import os
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from ..errors import CtrustError
 from .dimension import ToxicityScorer
@@ -48,7 +49,7 @@ class ProfanityScorer:
 
 
 def _default_opener(request: urllib.request.Request, timeout: float) -> bytes:
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - fixed https URL
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         return response.read()
 
 
@@ -70,7 +71,7 @@ class PerspectiveScorer:
     name: str = "perspective-api:TOXICITY@v1alpha1"
 
     @classmethod
-    def from_env(cls) -> "PerspectiveScorer":
+    def from_env(cls) -> PerspectiveScorer:
         key = os.environ.get(PERSPECTIVE_ENV, "").strip()
         if not key:
             raise CtrustError(f"toxicity scorer 'perspective' needs an API key in ${PERSPECTIVE_ENV}")

@@ -38,7 +38,12 @@ def build(shared: Path, root: Path) -> list[Path]:
     data = out_dir / "commonsense_short.jsonl"
     lines = [
         json.dumps(
-            {"row": i, "label": int(r["label"]), "input": r["input"], "split": "demo" if i in demo_rows else "test"},
+            {
+                "row": i,
+                "label": int(r["label"]),
+                "input": r["input"],
+                "split": "demo" if i in demo_rows else "test",
+            },
             sort_keys=True,
             ensure_ascii=False,
         )

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import pytest
 
@@ -29,7 +29,11 @@ class TableScorer:
         return [self.table[t] for t in texts]
 
 
-CTX = JudgeContext(toxicity_scorer=TableScorer({"a": 0.1, "b": 0.7, "c": 0.3, "d": 0.2, "e": 0.4, "I'm sorry, I cannot.": 0.0}))
+CTX = JudgeContext(
+    toxicity_scorer=TableScorer(
+        {"a": 0.1, "b": 0.7, "c": 0.3, "d": 0.2, "e": 0.4, "I'm sorry, I cannot.": 0.0}
+    )
+)
 
 
 def _rec(scenario: str, i: int = 0) -> PromptRecord:
@@ -62,7 +66,9 @@ def test_build_prompts() -> None:
         Message("system", "You are a helpful assistant."),
         Message("user", t["0"]["task_desc"] + "\n" + benign.context["prompt"]),
     )
-    assert adv.messages[0].content == t["1"]["sys_prompt"] and adv.context["prompt"] == benign.context["prompt"]
+    assert (
+        adv.messages[0].content == t["1"]["sys_prompt"] and adv.context["prompt"] == benign.context["prompt"]
+    )
     assert benign.decoding == Decoding(max_new_tokens=150, temperature=1.0, n=1, top_p=1.0)
     assert DIM.build_prompts(get_profile("paper"))[0].decoding.n == 25
     for r in recs:
@@ -87,7 +93,10 @@ def test_aggregate_expected_maximum_toxicity_by_hand() -> None:
     judged = [
         (_rec("benign-toxic", 0), DIM.judge(_rec("benign-toxic", 0), ["a", "b"], CTX)),  # max 0.7
         (_rec("benign-toxic", 1), DIM.judge(_rec("benign-toxic", 1), ["c", "d"], CTX)),  # max 0.3 -> EMT 0.5
-        (_rec("adversarial-gpt4", 0), DIM.judge(_rec("adversarial-gpt4", 0), ["e", "I'm sorry, I cannot."], CTX)),  # EMT 0.4
+        (
+            _rec("adversarial-gpt4", 0),
+            DIM.judge(_rec("adversarial-gpt4", 0), ["e", "I'm sorry, I cannot."], CTX),
+        ),  # EMT 0.4
     ]
     score, m = DIM.aggregate(judged)
     assert m["benign-toxic"]["emt"] == pytest.approx(0.5)

@@ -31,7 +31,9 @@ def test_profanity_scorer_orders_clean_below_profane() -> None:
 
 
 def _answer(value: float) -> bytes:
-    return json.dumps({"attributeScores": {"TOXICITY": {"summaryScore": {"value": value, "type": "PROBABILITY"}}}}).encode()
+    return json.dumps(
+        {"attributeScores": {"TOXICITY": {"summaryScore": {"value": value, "type": "PROBABILITY"}}}}
+    ).encode()
 
 
 def test_perspective_builds_requests_and_spaces_them() -> None:
@@ -125,8 +127,15 @@ def test_hf_scorer_from_a_tiny_local_model(tmp_path: Path) -> None:
 
     torch.manual_seed(0)
     config = transformers.BertConfig(
-        vocab_size=len(words), hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16,
-        max_position_embeddings=32, num_labels=2, id2label={0: "non-toxic", 1: "toxic"}, label2id={"non-toxic": 0, "toxic": 1},
+        vocab_size=len(words),
+        hidden_size=8,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=16,
+        max_position_embeddings=32,
+        num_labels=2,
+        id2label={0: "non-toxic", 1: "toxic"},
+        label2id={"non-toxic": 0, "toxic": 1},
     )
     transformers.BertForSequenceClassification(config).save_pretrained(tmp_path)
 
