@@ -1,0 +1,130 @@
+"""One entry point for the plain-PyTorch methods: gptq, rtn, sparsegpt, wanda, magnitude.
+
+Public API (for compress/api.py):
+
+    OWN_METHODS = ("gptq", "rtn", "sparsegpt", "wanda", "magnitude")
+    needs_calibration(spec) -> bool          # gptq, sparsegpt, wanda
+    apply_method(model, spec, calib_ids=None, *, device=None, progress=None, cancel=None,
+                 batch=None) -> dict
+
+`apply_method` compresses `model` (a Llama-family *ForCausalLM, any dtype, any device; weights
+are changed in place: fake-quantized values / exact zeros, same dtype and shapes, so it saves
+with `save_pretrained` as a normal dense checkpoint). Layers are moved one at a time to
+`device` (default: cuda if available, else cpu) and back. `calib_ids` is the LongTensor
+[nsamples, seqlen] from `calibration.load_calibration_ids(tokenizer, cfg)`; ignored (may be
+None) for rtn and magnitude. `progress` gets `CompressProgress` events (layer is 1-based;
+steps "capture", "calibrate", "compress <module>", "outputs", "done"). `cancel()` is polled
+before each layer; on True it raises `errors.Cancelled` and the model is left PARTLY compressed
+-- discard it. Raises `CtrustError` for unsupported architectures, `InvalidSpec` for specs this
+module does not handle or that do not fit the model (e.g. N:M with a width not divisible by M).
+
+Returns stats (JSON-serialisable):
+    {"method", "spec", "device", "seconds", "true_sequential": bool,
+     "sparsity": zeros / weights over all compressed linears,
+     "error": sum of per-module errors (GPTQ/SparseGPT: the reference's OBS loss; RTN: ||W-Q||^2),
+     "layers": {"<layer idx>.<module name>": {"sparsity": float, "error": float (if any)}}}
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from torch import nn
+
+from ..errors import CtrustError, InvalidSpec
+from .spec import CompressionSpec, validate
+from .types import CancelFn, ProgressFn
+
+OWN_METHODS = ("gptq", "rtn", "sparsegpt", "wanda", "magnitude")
+
+
+def needs_calibration(spec: CompressionSpec) -> bool:
+    return spec.method in ("gptq", "sparsegpt", "wanda")
+
+
+def apply_method(
+    model: nn.Module,
+    spec: CompressionSpec,
+    calib_ids: torch.Tensor | None = None,
+    *,
+    device: torch.device | str | None = None,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+    batch: int | None = None,
+) -> dict:
+    from .layers import default_device, run_sequential, run_weight_only
+
+    validate(spec)
+    if spec.method not in OWN_METHODS:
+        raise InvalidSpec(f"apply_method handles {', '.join(OWN_METHODS)}, not {spec.method!r}")
+    if needs_calibration(spec) and (calib_ids is None or calib_ids.dim() != 2 or calib_ids.numel() == 0):
+        raise CtrustError(f"{spec}: needs calibration token ids [nsamples, seqlen]")
+    device = torch.device(device) if device is not None else default_device()
+    label = str(spec)
+    n, m, sp = spec.n, spec.m, spec.sparsity
+    t0 = time.perf_counter()
+    true_seq = False
+
+    if spec.method == "rtn":
+        from .rtn import rtn_compress
+
+        layers = run_weight_only(
+            model, device=device, progress=progress, cancel=cancel, label=label,
+            compress=lambda i, name, mod: rtn_compress(mod, spec.bits, spec.group_size, spec.sym),
+        )
+    elif spec.method == "magnitude":
+        from .magnitude import magnitude_compress
+
+        layers = run_weight_only(
+            model, device=device, progress=progress, cancel=cancel, label=label,
+            compress=lambda i, name, mod: magnitude_compress(mod, sp, n, m),
+        )
+    elif spec.method == "wanda":
+        from .wanda import NormCollector, wanda_compress
+
+        layers = run_sequential(
+            model, calib_ids, device=device, true_sequential=False, progress=progress, cancel=cancel,
+            label=label, batch=batch,
+            make_collector=lambda name, mod: NormCollector(mod.in_features, device),
+            compress=lambda i, name, mod, c: wanda_compress(mod, c.sq, sp, n, m),
+        )
+    else:
+        from .gptq import HessianCollector, gptq_compress
+        from .sparsegpt import sparsegpt_compress
+
+        if spec.method == "gptq":
+            true_seq = True
+
+            def compress(i, name, mod, c):
+                return gptq_compress(mod, c.hessian(), spec.bits, spec.group_size, spec.sym, spec.act_order)
+        else:
+
+            def compress(i, name, mod, c):
+                return sparsegpt_compress(mod, c.hessian(), sp, n, m)
+
+        layers = run_sequential(
+            model, calib_ids, device=device, true_sequential=true_seq, progress=progress, cancel=cancel,
+            label=label, batch=batch,
+            make_collector=lambda name, mod: HessianCollector(mod.in_features, device),
+            compress=compress,
+        )
+
+    zeros = total = 0
+    from .layers import find_linears, get_decoder_layers
+
+    for layer in get_decoder_layers(model):
+        for mod in find_linears(layer).values():
+            zeros += int((mod.weight.data == 0).sum())
+            total += mod.weight.numel()
+    errors = [v["error"] for v in layers.values() if "error" in v]
+    return {
+        "method": spec.method,
+        "spec": label,
+        "device": str(device),
+        "seconds": round(time.perf_counter() - t0, 3),
+        "true_sequential": true_seq,
+        "sparsity": zeros / max(1, total),
+        "error": float(sum(errors)) if errors else None,
+        "layers": layers,
+    }

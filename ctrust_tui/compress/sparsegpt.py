@@ -1,0 +1,91 @@
+"""SparseGPT (Frantar & Alistarh 2023), following IST-DASLab/sparsegpt `sparsegpt.py` (`fasterprune`).
+
+Public API:
+
+    sparsegpt_prune_weight(W, H, sparsity=None, n=None, m=None, blocksize=128, percdamp=0.01)
+        -> (W_pruned float32, loss float)
+    sparsegpt_compress(module, H, sparsity=None, n=None, m=None) -> dict   # in place; {"error", "sparsity"}
+
+H is the same Hessian as GPTQ's (`gptq.HessianCollector`). Dead inputs get H_ii = 1 and
+W[:, i] = 0; damping 0.01 * mean(diag H); Hinv = upper Cholesky factor of H^-1. Columns are
+visited in lazy blocks of 128: unstructured masks are chosen once per block as the lowest
+w^2 / Hinv_ii^2 over the block (exactly int(block numel * sparsity) weights -- the reference
+prunes `<= threshold`, one more); N:M masks are chosen every m columns from the current
+(updated) weights, pruning the m - n lowest of each group. Each pruned weight's error is
+compensated on the remaining columns (OBS update), as in GPTQ. Pruned weights are exactly 0.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..errors import InvalidSpec
+from .gptq import _inverse_cholesky_upper
+
+
+@torch.no_grad()
+def sparsegpt_prune_weight(
+    W: torch.Tensor,
+    H: torch.Tensor,
+    sparsity: float | None = None,
+    n: int | None = None,
+    m: int | None = None,
+    blocksize: int = 128,
+    percdamp: float = 0.01,
+) -> tuple[torch.Tensor, float]:
+    W = W.detach().to(torch.float32).clone()
+    H = H.detach().to(torch.float32).clone()
+    rows, cols = W.shape
+    structured = n is not None and m is not None
+    if structured and (cols % m or blocksize % m):
+        raise InvalidSpec(f"{n}:{m} sparsity needs the input size ({cols}) to be a multiple of {m}")
+
+    dead = torch.diag(H) == 0
+    H[dead, dead] = 1
+    W[:, dead] = 0
+    Hinv = _inverse_cholesky_upper(H, percdamp)
+    del H
+    losses = torch.zeros(rows, dtype=torch.float32, device=W.device)
+
+    for i1 in range(0, cols, blocksize):
+        i2 = min(i1 + blocksize, cols)
+        count = i2 - i1
+        W1 = W[:, i1:i2].clone()
+        Q1 = torch.zeros_like(W1)
+        Err1 = torch.zeros_like(W1)
+        Hinv1 = Hinv[i1:i2, i1:i2]
+        dinv = torch.diag(Hinv1)
+        if structured:
+            mask1 = torch.zeros_like(W1, dtype=torch.bool)
+        else:
+            score = (W1 * W1) / (dinv.reshape(1, -1) ** 2)
+            k = int(score.numel() * float(sparsity))
+            flat = torch.zeros(score.numel(), dtype=torch.bool, device=W.device)
+            flat[torch.sort(score.flatten(), stable=True).indices[:k]] = True
+            mask1 = flat.reshape(score.shape)
+        for i in range(count):
+            if structured and i % m == 0:
+                score = W1[:, i : i + m] ** 2 / (dinv[i : i + m].reshape(1, -1) ** 2)
+                idx = torch.sort(score, dim=1, stable=True).indices[:, : m - n]
+                mask1[:, i : i + m].scatter_(1, idx, True)
+            w = W1[:, i]
+            d = Hinv1[i, i]
+            q = w.masked_fill(mask1[:, i], 0.0)
+            Q1[:, i] = q
+            err = (w - q) / d
+            losses += err * err
+            W1[:, i:].addr_(err, Hinv1[i, i:], alpha=-1.0)
+            Err1[:, i] = err
+        W[:, i1:i2] = Q1
+        if i2 < cols:
+            W[:, i2:].addmm_(Err1, Hinv[i1:i2, i2:], alpha=-1.0)
+    return W, float(losses.sum()) / 2
+
+
+@torch.no_grad()
+def sparsegpt_compress(module: nn.Linear, H: torch.Tensor, sparsity=None, n=None, m=None) -> dict:
+    W = module.weight.data
+    P, loss = sparsegpt_prune_weight(W, H, sparsity, n, m)
+    module.weight.data = P.to(W.dtype)
+    return {"error": loss, "sparsity": float((module.weight.data == 0).float().mean())}
