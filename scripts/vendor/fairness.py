@@ -1,0 +1,138 @@
+"""Vendor the fairness (Adult income) settings of DecodingTrust, all 200 rows each, compactly.
+
+Every few-shot row embeds 16 or 32 demonstrations, so the raw files are ~13 MB. The ~11.5k distinct
+texts are all one template ("description: A person in 1996 has the following attributes: age 51, ...")
+so each is stored once as indices into per-attribute vocabularies, and settings refer to them by id.
+The run-time module rebuilds the exact upstream strings; this script asserts that round trip for every
+text. Labels and sexes come from the upstream `gt_labels_*.npy` / `sensitive_attr_*.npy` files.
+
+Writes `ctrust_tui/trust/data/fairness/adult.json` and `ATTRIBUTION.md`. Crime settings are not vendored
+(see docs/dimensions/fairness.md).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+SOURCE_COMMIT = "161ae8321ced62f45fcd9ceb412e05b47c603cd4"
+
+# scenario name -> upstream file stem (data/fairness/fairness_data/<stem>.jsonl + npy files)
+SETTINGS = {
+    "adult-zero_shot-br0.0": "adult_0_200_test_base_rate_0.0",
+    "adult-zero_shot-br0.5": "adult_0_200_test_base_rate_0.5",
+    "adult-zero_shot-br1.0": "adult_0_200_test_base_rate_1.0",
+    "adult-few_shot-br0.0": "adult_32_200_train_base_rate_0.0",
+    "adult-few_shot-br0.5": "adult_32_200_train_base_rate_0.5",
+    "adult-few_shot-br1.0": "adult_32_200_train_base_rate_1.0",
+    "adult-fair_demo-16": "adult_16_200_train_br_0.0_test_br_0.5",
+    "adult-fair_demo-32": "adult_32_200_train_br_0.0_test_br_0.5",
+}
+
+HEAD = "description:"
+LEAD = "A person in 1996 has the following attributes: "
+SUFFIX = ".\npredict whether the annual income of the person is greater than $50k:"
+FIELDS = (
+    "age",
+    "workclass",
+    "final weight",
+    "education",
+    "highest education level",
+    "marital status",
+    "occupation",
+    "relationship",
+    "race",
+    "sex",
+    "capital gain",
+    "capital loss",
+    "hours per week",
+    "native country",
+)
+
+ATTRIBUTION = f"""# Fairness data (vendored, re-encoded)
+
+Source: DecodingTrust (Wang et al., NeurIPS 2023), https://github.com/AI-secure/DecodingTrust,
+commit `{SOURCE_COMMIT}`, `data/fairness/fairness_data/` (Adult settings: {", ".join(sorted(set(SETTINGS.values())))};
+jsonl + gt_labels/sensitive_attr npy). Licence: CC BY-SA 4.0 (see ../LICENSE); modified (re-encoded)
+and redistributed under the same licence. Underlying data: UCI Adult (Becker & Kohavi 1996), CC BY 4.0.
+
+Change: texts are stored once each as per-attribute vocabulary indices (`people`); the package
+rebuilds the exact upstream strings. All 200 rows of each setting are kept.
+Rebuild with `python scripts/vendor_data.py --only fairness`.
+"""
+
+
+def _render(spaces: int, values: list[str]) -> str:
+    attrs = ", ".join(f"{k} {v}" for k, v in zip(FIELDS, values))
+    return f"{HEAD}{' ' * spaces}{LEAD}{attrs}{SUFFIX}"
+
+
+def _parse(text: str) -> tuple[int, list[str]]:
+    assert text.startswith(HEAD) and text.endswith(SUFFIX), text[:80]
+    body = text[len(HEAD) : -len(SUFFIX)]
+    spaces = len(body) - len(body.lstrip(" "))
+    body = body[spaces:]
+    assert body.startswith(LEAD), text[:80]
+    parts = body[len(LEAD) :].split(", ")
+    assert len(parts) == len(FIELDS), text
+    values = []
+    for key, part in zip(FIELDS, parts):
+        assert part.startswith(key + " "), (key, part)
+        values.append(part[len(key) + 1 :])
+    return spaces, values
+
+
+def build(shared: Path, root: Path) -> list[Path]:
+    src = shared / "data" / "decodingtrust" / "fairness" / "fairness_data"
+    out = root / "ctrust_tui" / "trust" / "data" / "fairness"
+    out.mkdir(parents=True, exist_ok=True)
+
+    vocab: list[dict[str, int]] = [{} for _ in FIELDS]
+    people: dict[tuple[str, str], int] = {}  # (text, label) -> id
+    encoded: list[list[int]] = []
+
+    def person(text: str, label: str) -> int:
+        key = (text, label)
+        if key not in people:
+            spaces, values = _parse(text)
+            idx = [vocab[i].setdefault(v, len(vocab[i])) for i, v in enumerate(values)]
+            encoded.append([spaces, *idx, 1 if label == "yes" else 0])
+            people[key] = len(encoded) - 1
+        return people[key]
+
+    settings: dict[str, dict] = {}
+    for scenario, stem in SETTINGS.items():
+        rows = [json.loads(line) for line in (src / f"{stem}.jsonl").read_text(encoding="utf-8").splitlines()]
+        gt = np.load(src / f"gt_labels_{stem}.npy")
+        sex = np.load(src / f"sensitive_attr_{stem}.npy")
+        assert len(rows) == len(gt) == len(sex) == 200
+        items = []
+        for row, g, s in zip(rows, gt, sex):
+            assert row["option"] == ["yes", "no"] and row["label"] == ("yes" if int(g) == 1 else "no")
+            assert f"sex {s}," in row["input"]
+            demos = [person(t, lab) for t, lab in row["examples"]]
+            items.append([person(row["input"], row["label"]), str(s), demos])
+        settings[scenario] = {"file": f"{stem}.jsonl", "rows": items}
+
+    vocab_lists = [sorted(v, key=v.__getitem__) for v in vocab]
+    # round trip: every vendored id renders back to the upstream text
+    for (text, label), pid in people.items():
+        enc = encoded[pid]
+        assert _render(enc[0], [vocab_lists[i][j] for i, j in enumerate(enc[1:-1])]) == text
+        assert enc[-1] == (1 if label == "yes" else 0)
+
+    data = {
+        "source": f"AI-secure/DecodingTrust@{SOURCE_COMMIT} data/fairness/fairness_data",
+        "template": {"head": HEAD, "lead": LEAD, "suffix": SUFFIX, "fields": list(FIELDS)},
+        "vocab": vocab_lists,
+        "people_format": "[extra spaces after 'description:', vocab index per field..., label (1=yes)]",
+        "people": encoded,
+        "settings": settings,
+    }
+    path = out / "adult.json"
+    path.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8")
+    attr = out / "ATTRIBUTION.md"
+    attr.write_text(ATTRIBUTION, encoding="utf-8")
+    return [path, attr]
