@@ -49,8 +49,11 @@ def main() -> int:
         written.extend(files)
         print(f"{name}: {len(files)} files")
     total = sum(p.stat().st_size for p in written if p.exists())
-    manifest = {str(p.relative_to(ROOT)): p.stat().st_size for p in sorted(set(written)) if p.exists()}
-    (TRUST_DATA / "MANIFEST.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    manifest_path = TRUST_DATA / "MANIFEST.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    manifest = {k: v for k, v in manifest.items() if (ROOT / k).exists()}  # merge: partial runs keep others
+    manifest.update({str(p.relative_to(ROOT)): p.stat().st_size for p in sorted(set(written)) if p.exists()})
+    manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     print(f"total {total / 1e6:.2f} MB in {len(manifest)} files")
     return 0
 
