@@ -16,9 +16,22 @@ from pathlib import Path
 SEED = "ctrust/advdemo/v1"
 CF_ITEMS = 60
 BACKDOOR_ITEMS = 100
-CF_TASKS = ("snli_premise", "snli_hypothesis", "main_verb", "syntactic_category", "irregular_form", "control_raising")
-BACKDOOR_SETUPS = ("setup1_badword", "setup2_badword", "setup3_badword", "setup2_addsent", "setup2_synbkd",
-                   "setup2_stylebkd")
+CF_TASKS = (
+    "snli_premise",
+    "snli_hypothesis",
+    "main_verb",
+    "syntactic_category",
+    "irregular_form",
+    "control_raising",
+)
+BACKDOOR_SETUPS = (
+    "setup1_badword",
+    "setup2_badword",
+    "setup3_badword",
+    "setup2_addsent",
+    "setup2_synbkd",
+    "setup2_stylebkd",
+)
 
 ATTRIBUTION = """\
 DecodingTrust adversarial-demonstration data (Wang et al., NeurIPS 2023), CC BY-SA 4.0 (see ../LICENSE),
@@ -66,18 +79,24 @@ def build(shared: Path, root: Path) -> list[Path]:
             "examples": demos,
             "option": cacc[0]["option"],
             "target": "positive",
-            "cacc": [{k: r[k] for k in ("row", "input", "label")}
-                     for r in _sample(cacc, BACKDOOR_ITEMS, f"{SEED}/backdoor/{setup}/cacc")],
-            "asr": [{k: r[k] for k in ("row", "input", "label")}
-                    for r in _sample(asr, BACKDOOR_ITEMS, f"{SEED}/backdoor/{setup}/asr")],
+            "cacc": [
+                {k: r[k] for k in ("row", "input", "label")}
+                for r in _sample(cacc, BACKDOOR_ITEMS, f"{SEED}/backdoor/{setup}/cacc")
+            ],
+            "asr": [
+                {k: r[k] for k in ("row", "input", "label")}
+                for r in _sample(asr, BACKDOOR_ITEMS, f"{SEED}/backdoor/{setup}/asr")
+            ],
         }
     out_dir = root / "ctrust_tui" / "trust" / "data" / "advdemo"
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, obj in (("counterfactual.json", counterfactual), ("backdoor.json", backdoor)):
         path = out_dir / name
-        path.write_text(json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n",
-                        encoding="utf-8")
+        path.write_text(
+            json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n",
+            encoding="utf-8",
+        )
         written.append(path)
     attribution = out_dir / "ATTRIBUTION.txt"
     attribution.write_text(ATTRIBUTION, encoding="utf-8")

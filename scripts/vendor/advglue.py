@@ -40,7 +40,9 @@ def build(shared: Path, root: Path) -> list[Path]:
     out_dir = root / "ctrust_tui" / "trust" / "data" / "advglue"
     out_dir.mkdir(parents=True, exist_ok=True)
     data = out_dir / "dev.json"
-    data.write_text(json.dumps(out, ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n", encoding="utf-8")
+    data.write_text(
+        json.dumps(out, ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n", encoding="utf-8"
+    )
     attribution = out_dir / "ATTRIBUTION.txt"
     attribution.write_text(ATTRIBUTION, encoding="utf-8")
     return [data, attribution]

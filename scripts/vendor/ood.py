@@ -16,11 +16,24 @@ from pathlib import Path
 SEED = "ctrust/ood/v1"
 STYLE_IDS = 200
 QA_2020 = 200
-STYLES = ("shake_w", "augment", "shake_p0", "shake_p0.6", "bible_p0", "bible_p0.6", "romantic_p0",
-          "romantic_p0.6", "tweet_p0", "tweet_p0.6")
+STYLES = (
+    "shake_w",
+    "augment",
+    "shake_p0",
+    "shake_p0.6",
+    "bible_p0",
+    "bible_p0.6",
+    "romantic_p0",
+    "romantic_p0.6",
+    "tweet_p0",
+    "tweet_p0.6",
+)
 STYLE_DEMOS = ("base_0", "base_1", "base_2")
-KNOWLEDGE_DEMOS = tuple(f"{d}_{r}" for d in ("global_facts", "machine_learning", "moral_scenarios",
-                                             "us_foreign_policy") for r in range(3))
+KNOWLEDGE_DEMOS = tuple(
+    f"{d}_{r}"
+    for d in ("global_facts", "machine_learning", "moral_scenarios", "us_foreign_policy")
+    for r in range(3)
+)
 QUESTION_KEYS = ("question_id", "question_date", "question_sentence", "choices", "answer")
 
 ATTRIBUTION = """\
@@ -38,7 +51,9 @@ Modified subset by scripts/vendor/ood.py (seed "ctrust/ood/v1"):
 
 
 def _dump(obj: object, path: Path) -> Path:
-    path.write_text(json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n", encoding="utf-8"
+    )
     return path
 
 
@@ -55,10 +70,14 @@ def build(shared: Path, root: Path) -> list[Path]:
     for name in STYLES:
         items = style["dev"][name]
         assert len(items) == n_dev and all(items[i]["id"] == style["dev"]["base"][i]["id"] for i in positions)
-        dev[name] = [{"id": items[i]["id"], "label": int(items[i]["label"]), "sentence": items[i]["sentence"]}
-                     for i in positions]
-    demos = {k: [{"label": int(x["label"]), "sentence": x["sentence"]} for x in style["train_demo"][k]]
-             for k in STYLE_DEMOS}
+        dev[name] = [
+            {"id": items[i]["id"], "label": int(items[i]["label"]), "sentence": items[i]["sentence"]}
+            for i in positions
+        ]
+    demos = {
+        k: [{"label": int(x["label"]), "sentence": x["sentence"]} for x in style["train_demo"][k]]
+        for k in STYLE_DEMOS
+    }
 
     def slim(q: dict) -> dict:
         return {k: q[k] for k in QUESTION_KEYS if k in q}
@@ -73,7 +92,10 @@ def build(shared: Path, root: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [
         _dump({"dev": dev, "train_demo": demos}, out_dir / "style.json"),
-        _dump({"test": {"qa_2023": qa_2023, "qa_2020": qa_2020[:QA_2020]}, "demo": kdemo}, out_dir / "knowledge.json"),
+        _dump(
+            {"test": {"qa_2023": qa_2023, "qa_2020": qa_2020[:QA_2020]}, "demo": kdemo},
+            out_dir / "knowledge.json",
+        ),
     ]
     attribution = out_dir / "ATTRIBUTION.txt"
     attribution.write_text(ATTRIBUTION, encoding="utf-8")

@@ -9,13 +9,22 @@ read as the paper's AdvGLUE++ column.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..dimension import Dimension, DimensionInfo, JudgeContext, Scenario
 from ..profiles import Profile
 from ..types import Decoding, Judged, Message, PromptRecord, Verdict
 from ..vendored import load_json, prompt_texts
-from .labels import INVALID, REFUSAL, advglue_label, first_output, label_verdict, mean_or_none, tally_by_scenario
+from .labels import (
+    INVALID,
+    REFUSAL,
+    advglue_label,
+    first_output,
+    label_verdict,
+    mean_or_none,
+    tally_by_scenario,
+)
 
 SCORED_TASKS: tuple[str, ...] = ("sst2", "qqp", "mnli")  # the paper config's tasks
 EXTRA_TASKS: tuple[str, ...] = ("mnli-mm", "qnli", "rte")  # diagnostic, paper profile only
@@ -69,12 +78,18 @@ class AdvGLUE(Dimension):
             "of per-task accuracy). mnli-mm, qnli, rte run in the paper profile as diagnostics only."
         ),
         deviations=(
-            "Data: original AdvGLUE dev set (738 items, from AI-secure/adversarial-glue) instead of AdvGLUE++ "
-            "(alpaca/vicuna/stable-vicuna transfer attacks); all items of each task are used (paper profile).",
-            "Label words are matched as whole words; the fork matched substrings, so 'no' inside 'not'/'know'/"
-            "'cannot' counted as an answer.",
-            "Refusals are told apart from off-format answers with the generic refusal phrase list (both are "
-            "wrong, as in the fork's prediction -1).",
+            (
+                "Data: original AdvGLUE dev set (738 items, from AI-secure/adversarial-glue) instead of AdvGLUE++ "
+                "(alpaca/vicuna/stable-vicuna transfer attacks); all items of each task are used (paper profile)."
+            ),
+            (
+                "Label words are matched as whole words; the fork matched substrings, so 'no' inside 'not'/'know'/"
+                "'cannot' counted as an answer."
+            ),
+            (
+                "Refusals are told apart from off-format answers with the generic refusal phrase list (both are "
+                "wrong, as in the fork's prediction -1)."
+            ),
             "mnli-mm uses the mnli demonstrations (the fork has none for mnli-mm and would fail with demo=true).",
             "No repeated runs over the three AdvGLUE++ source models: one pass over one data file.",
         ),
@@ -111,7 +126,12 @@ class AdvGLUE(Dimension):
                         scenario=task,
                         messages=build_messages(task, item),
                         decoding=DECODING,
-                        context={"task": task, "idx": item["idx"], "label": by_index[item["label"]], "options": options},
+                        context={
+                            "task": task,
+                            "idx": item["idx"],
+                            "label": by_index[item["label"]],
+                            "options": options,
+                        },
                     )
                 )
         return records

@@ -8,20 +8,34 @@ answer's first character must be the right letter.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..dimension import Dimension, DimensionInfo, JudgeContext, Scenario
 from ..profiles import Profile
 from ..types import Decoding, Judged, Message, PromptRecord, Verdict
 from ..vendored import load_json
-from .labels import INVALID, REFUSAL, first_letter, first_output, label_verdict, mean_or_none, tally_by_scenario
+from .labels import (
+    INVALID,
+    REFUSAL,
+    first_letter,
+    first_output,
+    label_verdict,
+    mean_or_none,
+    tally_by_scenario,
+)
 
 LETTERS: tuple[str, ...] = ("A", "B", "C", "D")
 SHOTS = 5
 DECODING = Decoding(max_new_tokens=8, temperature=0.0)  # only the first character is read
 SYSTEM = "You are a helpful assistant."
 # One subject per MMLU category (STEM, humanities, social sciences, other) with short questions.
-SMOKE_SUBJECTS: tuple[str, ...] = ("elementary_mathematics", "philosophy", "high_school_geography", "marketing")
+SMOKE_SUBJECTS: tuple[str, ...] = (
+    "elementary_mathematics",
+    "philosophy",
+    "high_school_geography",
+    "marketing",
+)
 QUICK_PER_SUBJECT = 2
 
 
@@ -63,11 +77,15 @@ class MMLU(Dimension):
             "Score = mean over subjects of accuracy x 100 (equal questions per subject, so also the plain accuracy)."
         ),
         deviations=(
-            "Seeded subset: 35 test questions per subject (1,995 of 14,042) in the paper profile; quick uses 2 "
-            "questions in each of 40 seeded subjects, smoke 2 in each of 4 subjects.",
-            "DecodingTrust's mmlu_evaluate.py is a zero-shot step-by-step example ('ANSWER: $LETTER'); following the "
-            "paper (5-shot, first character) its question layout is kept but the instruction asks for the letter only "
-            "and the dev-set demos are added as chat turns.",
+            (
+                "Seeded subset: 35 test questions per subject (1,995 of 14,042) in the paper profile; quick uses 2 "
+                "questions in each of 40 seeded subjects, smoke 2 in each of 4 subjects."
+            ),
+            (
+                "DecodingTrust's mmlu_evaluate.py is a zero-shot step-by-step example ('ANSWER: $LETTER'); following the "
+                "paper (5-shot, first character) its question layout is kept but the instruction asks for the letter only "
+                "and the dev-set demos are added as chat turns."
+            ),
             "Refusals are told apart from off-format answers by the generic refusal list (both are wrong).",
         ),
         verdicts=("A", "B", "C", "D", REFUSAL, INVALID),
@@ -76,7 +94,8 @@ class MMLU(Dimension):
     def scenarios(self) -> tuple[Scenario, ...]:
         d = _data()
         return tuple(
-            Scenario(s, f"MMLU {s.replace('_', ' ')}, 5-shot", len(d["data"][s]["test"])) for s in sorted(d["subjects"])
+            Scenario(s, f"MMLU {s.replace('_', ' ')}, 5-shot", len(d["data"][s]["test"]))
+            for s in sorted(d["subjects"])
         )
 
     def _subjects(self, profile: Profile) -> list[str]:
