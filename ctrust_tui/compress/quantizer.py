@@ -10,7 +10,9 @@ Semantics (weights, per channel = per output row; a "group" = `group_size` conse
 columns of a row): maxq = 2^bits - 1; the range always includes 0 (xmin <= 0 <= xmax);
 symmetric: xmax = max(|xmin|, xmax), xmin = -xmax where xmin < 0, zero = (maxq + 1) / 2;
 asymmetric: zero = round(-xmin / scale); scale = (xmax - xmin) / maxq; an all-zero row gets the
-range [-1, 1]. Every group therefore holds at most 2^bits distinct values. No MSE grid search
+range [-1, 1]. Reference quirk kept: under sym a row with no negative value keeps
+xmin = 0, so only half of its range is representable (values above 7/15 * xmax at 4 bits clamp).
+Every group therefore holds at most 2^bits distinct values. No MSE grid search
 (GPTQ's default is off).
 """
 
