@@ -8,12 +8,28 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from ctrust_tui.compress.awq import AWQConfig, _fold_scale, apply_awq, awq_layer, pseudo_quantize, quantize_awq
+from ctrust_tui.compress.awq import (
+    AWQConfig,
+    _fold_scale,
+    apply_awq,
+    awq_layer,
+    pseudo_quantize,
+    quantize_awq,
+)
 from ctrust_tui.compress.layers import capture_first_layer_inputs
 from ctrust_tui.compress.spec import parse_spec
 from ctrust_tui.errors import Cancelled, CtrustError
 
 GROUP = 32
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # tiny matrices: one thread is much faster (and immune to a busy machine's oversubscription)
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def tiny_model(kv_heads: int = 2, seed: int = 0, outliers: bool = True) -> LlamaForCausalLM:
