@@ -1,0 +1,51 @@
+"""What the runner needs from a generation engine (pure contract, no torch).
+
+The real engine (`engine.backend.EngineBackend`) and the deterministic fake used by the TUI
+tests both implement `Backend`, so the runner and the app never know which one they drive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterator, Protocol, Sequence
+
+from .trust.types import Decoding, Message
+
+Chunk = tuple[str, str]  # (request key, new text)
+ChunkFn = Callable[[list[Chunk]], None]
+StopFn = Callable[[], bool]
+BatchFn = Callable[[Sequence[str]], None]  # keys of the batch about to generate
+
+
+@dataclass(frozen=True)
+class GenRequest:
+    key: str
+    prompt: str  # rendered text (chat template applied)
+    decoding: Decoding
+    sample_index: int = 0
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class GenResult:
+    key: str
+    text: str
+    n_tokens: int
+    finish: str  # "eos" | "length" | "stop"
+    seconds: float
+
+
+class Backend(Protocol):
+    model_fingerprint: str  # base model identity (compression is keyed separately)
+    compression: str  # canonical spec string (+ calibration tag when non-default)
+    device: str
+    info: dict
+
+    def render(self, messages: Sequence[Message]) -> str: ...
+
+    def generate(self, requests: Sequence[GenRequest], on_chunks: ChunkFn | None = None,
+                 should_stop: StopFn | None = None, on_batch: BatchFn | None = None) -> Iterator[list[GenResult]]:
+        """Yield results batch by batch; raise `errors.Cancelled` when `should_stop()` turns true."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,1 @@
+"""Model loading, device choice and batched streaming generation (owns torch/transformers)."""

@@ -1,0 +1,236 @@
+"""Batched, streaming generation with cooperative cancel and out-of-memory back-off.
+
+DecodingTrust's Hugging Face path generates one prompt at a time; we batch prompts of
+similar length (left padding, KV cache, `inference_mode`) and stream each sequence's new text
+to a consumer in coalesced chunks: one callback per flush for the whole batch, never one per
+token per sequence. Greedy outputs are identical to one-at-a-time `generate`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Iterable, Iterator, Sequence
+
+import torch
+from transformers import StoppingCriteria, StoppingCriteriaList
+from transformers.generation.streamers import BaseStreamer
+
+from ..backend import BatchFn, Chunk, ChunkFn, GenRequest, GenResult, StopFn
+from ..errors import Cancelled
+from ..trust.chat import render_plain
+from ..trust.types import Message
+
+CPU_MAX_BATCH = 32
+CPU_MAX_BATCH_TOKENS = 32 * 768
+
+
+def render_messages(tokenizer: Any, messages: Sequence[Message]) -> str:
+    """Apply the model's own chat template; merge the system turn if the template rejects it."""
+    if not getattr(tokenizer, "chat_template", None):
+        return render_plain(messages)
+    dicts = [m.to_dict() for m in messages]
+    try:
+        return tokenizer.apply_chat_template(dicts, tokenize=False, add_generation_prompt=True)
+    except Exception:
+        if dicts and dicts[0]["role"] == "system" and len(dicts) > 1:
+            merged = [{"role": dicts[1]["role"], "content": dicts[0]["content"] + "\n\n" + dicts[1]["content"]}]
+            return tokenizer.apply_chat_template(merged + dicts[2:], tokenize=False, add_generation_prompt=True)
+        raise
+
+
+def truncate_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
+    cut = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)
+
+
+class _BatchStreamer(BaseStreamer):
+    """Receives each step's tokens for the whole batch and flushes text deltas in chunks."""
+
+    def __init__(self, tokenizer: Any, keys: Sequence[str], eos_ids: set[int], stops: Sequence[str],
+                 on_chunks: ChunkFn | None, flush_every: float) -> None:
+        self.tok = tokenizer
+        self.keys = list(keys)
+        self.eos = eos_ids
+        self.stops = [s for s in stops if s]
+        self.on_chunks = on_chunks
+        self.flush_every = flush_every
+        self.tokens: list[list[int]] = [[] for _ in keys]
+        self.done = [False] * len(keys)
+        self.stopped = [False] * len(keys)
+        self.sent = [""] * len(keys)
+        self._prompt_seen = False
+        self._last_flush = time.monotonic()
+
+    def put(self, value: torch.Tensor) -> None:
+        if not self._prompt_seen:  # generate() first passes the prompt ids
+            self._prompt_seen = True
+            return
+        ids = value.view(-1).tolist()
+        for i, t in enumerate(ids):
+            if self.done[i]:
+                continue
+            if t in self.eos:
+                self.done[i] = True
+                continue
+            self.tokens[i].append(t)
+        if time.monotonic() - self._last_flush >= self.flush_every or self.stops:
+            self.flush()
+
+    def text(self, i: int) -> str:
+        return self.tok.decode(self.tokens[i], skip_special_tokens=True)
+
+    def flush(self) -> None:
+        self._last_flush = time.monotonic()
+        chunks: list[Chunk] = []
+        for i in range(len(self.keys)):
+            if self.stopped[i]:
+                continue
+            full = self.text(i)
+            if self.stops:
+                full, hit = truncate_at_stop(full, self.stops)
+                if hit:
+                    self.stopped[i] = self.done[i] = True
+            # hold back a trailing replacement char: a multi-byte character may be incomplete
+            stable = full[:-1] if full.endswith("\ufffd") else full
+            if len(stable) > len(self.sent[i]) and stable.startswith(self.sent[i]):
+                chunks.append((self.keys[i], stable[len(self.sent[i]):]))
+                self.sent[i] = stable
+        if chunks and self.on_chunks is not None:
+            self.on_chunks(chunks)
+
+    def end(self) -> None:
+        self.flush()
+
+
+class _StopCriteria(StoppingCriteria):
+    """Per-row stop (stop strings seen by the streamer) and whole-batch cancel."""
+
+    def __init__(self, streamer: _BatchStreamer, should_stop: StopFn | None) -> None:
+        self.streamer = streamer
+        self.should_stop = should_stop
+        self.cancelled = False
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
+        if self.should_stop is not None and self.should_stop():
+            self.cancelled = True
+            return torch.ones(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        return torch.tensor(self.streamer.stopped, dtype=torch.bool, device=input_ids.device)
+
+
+def _is_oom(exc: BaseException) -> bool:
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+class Generator:
+    """Batched generation over one loaded model."""
+
+    def __init__(self, model: Any, tokenizer: Any, device: torch.device, *, max_batch: int | None = None,
+                 flush_every: float = 0.1) -> None:
+        self.model = model
+        self.tok = tokenizer
+        self.device = device
+        self.max_batch = max_batch
+        self.flush_every = flush_every
+        eos = model.generation_config.eos_token_id
+        self.eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        if tokenizer.eos_token_id is not None:
+            self.eos_ids.add(tokenizer.eos_token_id)
+
+    # -- batching -----------------------------------------------------------------------
+    def _batch_limit(self, prompt_len: int, max_new: int) -> int:
+        per_seq = prompt_len + max_new
+        if self.device.type == "cuda":
+            from .device import free_memory_bytes
+
+            cfg = self.model.config
+            layers = getattr(cfg, "num_hidden_layers", 32)
+            kv_heads = getattr(cfg, "num_key_value_heads", None) or getattr(cfg, "num_attention_heads", 32)
+            head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+            bytes_per_tok = 2 * layers * kv_heads * head_dim * 2 + 4 * cfg.vocab_size
+            free = free_memory_bytes(self.device) or 0
+            limit = max(1, int(0.5 * free / max(1, bytes_per_tok * per_seq)))
+            limit = min(limit, 256)
+        else:
+            limit = max(1, min(CPU_MAX_BATCH, CPU_MAX_BATCH_TOKENS // max(1, per_seq)))
+        return min(limit, self.max_batch) if self.max_batch else limit
+
+    def plan(self, requests: Sequence[GenRequest]) -> list[list[GenRequest]]:
+        """Group by decoding params, sort by prompt length, cut into memory-sized batches."""
+        groups: dict[tuple, list[tuple[int, GenRequest]]] = {}
+        for r in requests:
+            d = r.decoding
+            k = (d.max_new_tokens, d.temperature, d.top_p, d.stop)
+            groups.setdefault(k, []).append((len(self.tok(r.prompt, add_special_tokens=False).input_ids), r))
+        batches: list[list[GenRequest]] = []
+        for items in groups.values():
+            items.sort(key=lambda x: (x[0], x[1].key))
+            cur: list[GenRequest] = []
+            cur_max = 0
+            for length, r in items:
+                lim = self._batch_limit(max(cur_max, length), r.decoding.max_new_tokens)
+                if cur and len(cur) + 1 > lim:
+                    batches.append(cur)
+                    cur, cur_max = [], 0
+                cur.append(r)
+                cur_max = max(cur_max, length)
+            if cur:
+                batches.append(cur)
+        return batches
+
+    # -- generation ---------------------------------------------------------------------
+    def generate(self, requests: Sequence[GenRequest], on_chunks: ChunkFn | None = None,
+                 should_stop: StopFn | None = None, on_batch: BatchFn | None = None) -> Iterator[list[GenResult]]:
+        """Yield results batch by batch (so callers can commit them before the next batch)."""
+        for batch in self.plan(requests):
+            if should_stop is not None and should_stop():
+                raise Cancelled()
+            if on_batch is not None:
+                on_batch([r.key for r in batch])
+            yield from self._run_with_backoff(batch, on_chunks, should_stop)
+
+    def _run_with_backoff(self, batch: list[GenRequest], on_chunks: ChunkFn | None,
+                          should_stop: StopFn | None) -> Iterable[list[GenResult]]:
+        try:
+            yield self._run(batch, on_chunks, should_stop)
+        except (torch.OutOfMemoryError, RuntimeError) as exc:
+            if not _is_oom(exc) or len(batch) == 1:
+                raise
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            half = len(batch) // 2
+            self.max_batch = max(1, half)
+            yield from self._run_with_backoff(batch[:half], on_chunks, should_stop)
+            yield from self._run_with_backoff(batch[half:], on_chunks, should_stop)
+
+    @torch.inference_mode()
+    def _run(self, batch: list[GenRequest], on_chunks: ChunkFn | None, should_stop: StopFn | None) -> list[GenResult]:
+        started = time.time()
+        d = batch[0].decoding
+        enc = self.tok([r.prompt for r in batch], return_tensors="pt", padding=True, add_special_tokens=False)
+        enc = {k: v.to(self.device) for k, v in enc.items()}
+        streamer = _BatchStreamer(self.tok, [r.key for r in batch], self.eos_ids, d.stop, on_chunks,
+                                  self.flush_every)
+        criteria = _StopCriteria(streamer, should_stop)
+        gen_kwargs: dict[str, Any] = {
+            "max_new_tokens": d.max_new_tokens,
+            "streamer": streamer,
+            "stopping_criteria": StoppingCriteriaList([criteria]),
+            "pad_token_id": self.tok.pad_token_id,
+        }
+        if d.greedy:
+            gen_kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        else:
+            gen_kwargs.update(do_sample=True, temperature=d.temperature, top_p=d.top_p, top_k=0)
+            # sampled outputs are reproducible for the same batch composition and seed
+            torch.manual_seed(hash((batch[0].seed, batch[0].key)) & 0x7FFFFFFF)
+        self.model.generate(**enc, **gen_kwargs)
+        if criteria.cancelled:
+            raise Cancelled()
+        elapsed = time.time() - started
+        results = []
+        for i, r in enumerate(batch):
+            text = streamer.text(i)
+            text, hit = truncate_at_stop(text, d.stop)
+            finish = "stop" if hit or streamer.stopped[i] else ("eos" if streamer.done[i] else "length")
+            results.append(GenResult(r.key, text, len(streamer.tokens[i]), finish, elapsed / len(batch)))
+        return results

@@ -1,0 +1,317 @@
+"""A Run = model x compression spec x dimensions x profile x decoding x seed.
+
+resolve model -> compress (or reuse the cached variant) -> load -> build prompts -> serve what
+the cache already has -> generate the rest in batches -> judge -> score -> store, emitting typed
+events throughout. Each finished batch is committed before the next starts, so a killed run
+resumes where it stopped. This module imports no torch at import time: the engine and the
+compressor are imported only when a real run starts (`ctrust browse` stays torch-free).
+"""
+
+from __future__ import annotations
+
+import platform
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from . import __version__
+from .backend import Backend, GenRequest, GenResult
+from .compress.spec import CompressionSpec
+from .compress.types import CalibrationConfig, CompressProgress
+from .errors import Cancelled, CtrustError
+from .events import (
+    CompressionProgress, DimensionScoreUpdated, Event, GenerationFinished, ModelLoaded, Notice, Progress,
+    PromptsStarted, RunCancelled, RunFailed, RunFinished, RunStarted, TokensGenerated,
+)
+from .modelstore import ModelRef, resolve_model
+from .store import Store, generation_key, open_store
+from .trust import JudgeContext, get_dimension, get_profile
+from .trust.types import DimensionResult, PromptRecord, Verdict, sha256_hex
+
+EventFn = Callable[[Event], None]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    model: str
+    compressions: tuple[CompressionSpec, ...]
+    dimensions: tuple[str, ...]
+    profile: str = "smoke"
+    seed: int = 0
+    device: str = "auto"
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
+    toxicity_scorer: str | None = None
+    db_path: Path = Path("cache.db")
+    models_dir: Path = Path("models")
+    max_batch: int | None = None
+    limit: int | None = None  # cap on prompts per dimension (tests, demos)
+
+
+BackendFactory = Callable[[ModelRef, CompressionSpec, RunConfig, Callable[[CompressProgress], None],
+                           Callable[[], bool]], Backend]
+
+
+def compression_label(spec: CompressionSpec, calibration: CalibrationConfig) -> str:
+    """Spec string, plus the calibration tag when a calibrated method used non-default data."""
+    label = str(spec)
+    if spec.calibrated and calibration != CalibrationConfig():
+        label += f"@{calibration.tag}"
+    return label
+
+
+def real_backend(model: ModelRef, spec: CompressionSpec, cfg: RunConfig,
+                 progress: Callable[[CompressProgress], None], cancel: Callable[[], bool]) -> Backend:
+    """Compress (or reuse the cached variant) and load the model: the only torch entry point."""
+    from .compress.fingerprint import model_fingerprint
+    from .engine.backend import EngineBackend
+    from .engine.loader import load_model
+
+    base_fp = model_fingerprint(model.path)
+    path = model.path
+    info: dict[str, Any] = {}
+    if spec.kind in ("quant", "prune"):
+        from .compress.api import compress_model
+
+        compressed = compress_model(model.path, spec, base_name=model.name, models_dir=cfg.models_dir,
+                                    calibration=cfg.calibration, device=cfg.device, progress=progress,
+                                    cancel=cancel)
+        path = compressed.path
+        info["compressed_path"] = str(path)
+        info["reused"] = compressed.reused
+    loaded = load_model(path, spec, cfg.device)
+    return EngineBackend(loaded, model_fingerprint=base_fp, compression=compression_label(spec, cfg.calibration),
+                         max_batch=cfg.max_batch, info=info)
+
+
+def environment(backend: Backend) -> dict[str, Any]:
+    env: dict[str, Any] = {"ctrust": __version__, "python": platform.python_version(), **backend.info}
+    try:  # versions only if already imported by the engine (never import torch here)
+        import sys
+
+        for mod in ("torch", "transformers"):
+            if mod in sys.modules:
+                env[mod] = getattr(sys.modules[mod], "__version__", "?")
+    except Exception:  # pragma: no cover
+        pass
+    return env
+
+
+class Runner:
+    """Executes a RunConfig, one compression spec after another, emitting events via `emit`."""
+
+    def __init__(self, cfg: RunConfig, emit: EventFn, *, cancel: threading.Event | None = None,
+                 backend_factory: BackendFactory = real_backend, score_every: float = 0.5) -> None:
+        self.cfg = cfg
+        self.emit = emit
+        self.cancel = cancel or threading.Event()
+        self.backend_factory = backend_factory
+        self.score_every = score_every
+        self._current_run: int | None = None
+        self._model_name = cfg.model
+
+    def cancelled(self) -> bool:
+        return self.cancel.is_set()
+
+    def execute(self) -> list[int]:
+        """Run every spec; returns run ids. Errors in one spec are reported and stop the sequence."""
+        cfg = self.cfg
+        get_profile(cfg.profile)
+        dims = [get_dimension(d) for d in cfg.dimensions]
+        model = resolve_model(cfg.model, cfg.models_dir)
+        scorer = None
+        if any(d.needs_toxicity_scorer for d in dims):
+            from .trust.toxicity_scorers import get_toxicity_scorer
+
+            scorer = get_toxicity_scorer(cfg.toxicity_scorer)
+        run_ids: list[int] = []
+        for spec in cfg.compressions:
+            label = str(spec)
+            store = open_store(cfg.db_path)
+            try:
+                run_ids.append(self._execute_one(store, model, spec, dims, scorer))
+            except Cancelled:
+                rid = self._current_run
+                if rid is not None:
+                    store.set_run_status(rid, "cancelled")
+                self.emit(RunCancelled(rid, label))
+                break
+            except CtrustError as exc:
+                rid = self._current_run
+                if rid is not None:
+                    store.set_run_status(rid, "failed", error=str(exc))
+                self.emit(RunFailed(rid, label, str(exc)))
+                raise
+            except Exception as exc:
+                rid = self._current_run
+                if rid is not None:
+                    store.set_run_status(rid, "failed", error=f"{type(exc).__name__}: {exc}")
+                self.emit(RunFailed(rid, label, f"{type(exc).__name__}: {exc}"))
+                raise
+            finally:
+                self._current_run = None
+                store.close()
+        return run_ids
+
+    # ------------------------------------------------------------------------------
+    def _execute_one(self, store: Store, model: ModelRef, spec: CompressionSpec, dims: Sequence[Any],
+                     scorer: Any) -> int:
+        cfg = self.cfg
+        label = compression_label(spec, cfg.calibration)
+        self._current_run = None
+
+        def on_progress(p: CompressProgress) -> None:
+            self.emit(CompressionProgress(label, p.layer, p.n_layers, p.step, p.message))
+
+        self._model_name = model.name
+        backend = self.backend_factory(model, spec, cfg, on_progress, self.cancelled)
+        try:
+            self.emit(ModelLoaded(label, dict(backend.info)))
+            profile = get_profile(cfg.profile)
+            records: list[PromptRecord] = []
+            for dim in dims:
+                recs = dim.build_prompts(profile)
+                records.extend(recs[: cfg.limit] if cfg.limit else recs)
+            scorer_name = getattr(scorer, "name", None)
+            settings = {
+                "model_fingerprint": backend.model_fingerprint,
+                "compression": label,
+                "dimensions": [d.id for d in dims],
+                "profile": cfg.profile,
+                "seed": cfg.seed,
+                "scorer": scorer_name,
+                "limit": cfg.limit,
+                "prompts": sha256_hex("".join(r.key for r in records))[:16],
+            }
+            store.upsert_model(backend.model_fingerprint, model.name, str(model.path), dict(model.metadata))
+            run_id, resumed = store.open_run(
+                settings, model_name=model.name, model_fingerprint=backend.model_fingerprint, compression=label,
+                dimensions=[d.id for d in dims], profile=cfg.profile, seed=cfg.seed, scorer=scorer_name,
+                env=environment(backend),
+            )
+            self._current_run = run_id
+            store.add_run_prompts(run_id, records)
+            return self._generate_and_score(store, backend, run_id, label, records, dims, scorer, resumed)
+        finally:
+            backend.close()
+
+    def _generate_and_score(self, store: Store, backend: Backend, run_id: int, label: str,
+                            records: list[PromptRecord], dims: Sequence[Any], scorer: Any, resumed: bool) -> int:
+        cfg = self.cfg
+        started = time.time()
+        ctx = JudgeContext(toxicity_scorer=scorer)
+        scorer_name = getattr(scorer, "name", None)
+        by_dim = {d.id: d for d in dims}
+        # expand samples -> requests
+        req_of: dict[str, tuple[PromptRecord, int, str]] = {}
+        per_record: dict[str, list[str]] = {}
+        requests: list[GenRequest] = []
+        for rec in records:
+            rendered = backend.render(rec.messages)
+            rhash = sha256_hex(rendered)
+            keys = []
+            for s in range(rec.decoding.n):
+                k = generation_key(backend.model_fingerprint, label, rendered, rec.decoding.to_dict(), s, cfg.seed)
+                keys.append(k)
+                req_of[k] = (rec, s, rhash)
+                requests.append(GenRequest(k, rendered, rec.decoding, s, cfg.seed))
+            per_record[rec.key] = keys
+        outputs = store.cached_outputs(req_of)
+        total = len(requests)
+        cached = len(outputs)
+        self.emit(RunStarted(run_id, self._model_name, label, tuple(by_dim), cfg.profile, total, cached, resumed))
+        store.set_run_status(run_id, "running", total=total, done=cached)
+        judged: dict[str, list[tuple[PromptRecord, Verdict]]] = {d: [] for d in by_dim}
+        dim_totals = {d: sum(1 for r in records if r.dimension == d) for d in by_dim}
+        done_records: set[str] = set()
+        last_score = [0.0]
+        tokens = [0]
+        generated = [0]
+
+        def finish_ready(candidates: Sequence[PromptRecord], was_cached: bool) -> None:
+            ready = []
+            for rec in candidates:
+                if rec.key in done_records:
+                    continue
+                keys = per_record[rec.key]
+                if all(k in outputs for k in keys):
+                    outs = [outputs[k] for k in keys]
+                    verdict = by_dim[rec.dimension].judge(rec, outs, ctx)
+                    ready.append((rec, verdict, tuple(outs)))
+                    done_records.add(rec.key)
+            if not ready:
+                return
+            store.put_verdicts(run_id, [(r, v) for r, v, _ in ready], scorer_name)
+            for rec, verdict, outs in ready:
+                judged[rec.dimension].append((rec, verdict))
+                self.emit(GenerationFinished(run_id, rec.id, rec.dimension, rec.scenario, rec.user_text, outs,
+                                             verdict.to_dict(), was_cached))
+            touched = {r.dimension for r, _, _ in ready}
+            if time.time() - last_score[0] >= self.score_every or len(done_records) == len(records):
+                last_score[0] = time.time()
+                for d in sorted(touched):
+                    res = by_dim[d].result(judged[d], with_ci=False, scorer=self._scorer_for(by_dim[d], scorer_name))
+                    store.put_score(run_id, res, total=dim_totals[d], final=False)
+                    self.emit(DimensionScoreUpdated(run_id, label, res, dim_totals[d], False))
+
+        def progress() -> None:
+            elapsed = time.time() - started
+            done = len(outputs)
+            rate = tokens[0] / elapsed if elapsed > 0 else 0.0
+            per_gen = elapsed / generated[0] if generated[0] else None
+            eta = per_gen * (total - done) if per_gen is not None else None
+            self.emit(Progress(run_id, done, total, generated[0], cached, tokens[0], rate, elapsed, eta))
+
+        finish_ready(records, True)
+        if cached:
+            self.emit(Notice(f"{cached} of {total} generations served from the cache"))
+        missing = [r for r in requests if r.key not in outputs]
+        progress()
+        if missing:
+            def on_chunks(chunks: list[tuple[str, str]]) -> None:
+                self.emit(TokensGenerated(run_id, tuple((req_of[k][0].id, req_of[k][1], t) for k, t in chunks)))
+
+            def on_batch(keys: Sequence[str]) -> None:
+                self.emit(PromptsStarted(run_id, tuple(
+                    (req_of[k][0].id, req_of[k][1], req_of[k][0].dimension, req_of[k][0].user_text) for k in keys)))
+
+            for batch_results in backend.generate(missing, on_chunks, self.cancelled, on_batch):
+                rows = []
+                for res in batch_results:
+                    rec, s, rhash = req_of[res.key]
+                    rows.append({
+                        "key": res.key, "model_fingerprint": backend.model_fingerprint, "compression": label,
+                        "prompt_key": rec.key, "rendered_hash": rhash, "decoding": rec.decoding.to_dict(),
+                        "sample_index": s, "seed": cfg.seed, "output": res.text, "n_tokens": res.n_tokens,
+                        "finish": res.finish, "seconds": res.seconds,
+                    })
+                    outputs[res.key] = res.text
+                    tokens[0] += res.n_tokens
+                    generated[0] += 1
+                store.put_generations(rows)
+                store.set_run_status(run_id, "running", done=len(outputs))
+                finish_ready([req_of[r.key][0] for r in batch_results], False)
+                progress()
+        results: list[DimensionResult] = []
+        for d, dim in by_dim.items():
+            res = dim.result(judged[d], with_ci=True, seed=cfg.seed, scorer=self._scorer_for(dim, scorer_name))
+            store.put_score(run_id, res, total=dim_totals[d], final=True)
+            self.emit(DimensionScoreUpdated(run_id, label, res, dim_totals[d], True))
+            results.append(res)
+        store.set_run_status(run_id, "finished", done=len(outputs))
+        self.emit(RunFinished(run_id, label, tuple(results), generated[0], cached, time.time() - started))
+        return run_id
+
+    @staticmethod
+    def _scorer_for(dim: Any, scorer_name: str | None) -> str | None:
+        return scorer_name if dim.needs_toxicity_scorer else None
+
+
+def run_in_thread(runner: Runner) -> threading.Thread:
+    t = threading.Thread(target=runner.execute, name="ctrust-runner", daemon=True)
+    t.start()
+    return t
+
+
+__all__ = ["BackendFactory", "GenResult", "RunConfig", "Runner", "compression_label", "real_backend"]

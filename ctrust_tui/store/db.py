@@ -1,0 +1,407 @@
+"""The SQLite cache (`cache.db`): content-addressed generations, runs, verdicts, scores.
+
+WAL mode so `ctrust browse` (read-only, another process) never blocks a writing run; writes
+are batched into transactions so a `kill -9` loses at most the batch in flight and the file
+stays consistent. Pure Python (sqlite-utils over sqlite3): no torch.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+import sqlite_utils
+
+from ..errors import StoreError
+from ..trust.types import DimensionResult, PromptRecord, Verdict, canonical_json, sha256_hex
+from .schema import APP_MARKER, MIGRATIONS, SCHEMA_VERSION
+
+
+def now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def generation_key(model_fingerprint: str, compression: str, rendered_prompt: str, decoding: Mapping[str, Any],
+                   sample_index: int, seed: int) -> str:
+    """Content address of one generation: same inputs, same key, never generated twice."""
+    payload = {
+        "model": model_fingerprint,
+        "compression": compression,
+        "prompt": sha256_hex(rendered_prompt),
+        "decoding": dict(decoding),
+        "sample": sample_index,
+        "seed": seed,
+    }
+    return sha256_hex(canonical_json(payload))[:40]
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: int
+    model_name: str
+    compression: str
+    dimensions: tuple[str, ...]
+    profile: str
+    seed: int
+    scorer: str | None
+    status: str
+    created_at: str
+    updated_at: str
+    total_generations: int
+    done_generations: int
+    settings: Mapping[str, Any]
+    env: Mapping[str, Any]
+    error: str | None
+
+    @property
+    def label(self) -> str:
+        return f"#{self.id} {self.model_name} · {self.compression} · {self.profile}"
+
+
+@dataclass(frozen=True)
+class ScoreRow:
+    run_id: int
+    dimension: str
+    score: float | None
+    ci_low: float | None
+    ci_high: float | None
+    refusal_rate: float | None
+    n: int
+    total: int | None
+    scenarios: Mapping[str, Any]
+    scorer: str | None
+    final: bool
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    """One judged prompt of a run, with its outputs (for drill-down and compare)."""
+
+    prompt_key: str
+    record: PromptRecord
+    verdict: Verdict | None
+    outputs: tuple[str, ...]
+
+
+def _friendly(exc: sqlite3.Error, path: Path) -> StoreError:
+    msg = str(exc).lower()
+    if "readonly" in msg or "read-only" in msg:
+        return StoreError(f"{path}: the cache is read-only; use --db to point at a writable file")
+    if "full" in msg:
+        return StoreError(f"{path}: the disk is full; free space or use --db elsewhere (cache left intact)")
+    if "not a database" in msg or "malformed" in msg:
+        return StoreError(f"{path}: not a SQLite database (or damaged); use --db to choose another file")
+    if "locked" in msg:
+        return StoreError(f"{path}: the cache is locked by another process; try again")
+    return StoreError(f"{path}: {exc}")
+
+
+class Store:
+    """A handle on one cache file. Not thread-safe: one Store per thread."""
+
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        self.path = Path(path)
+        self.readonly = readonly
+        try:
+            if readonly:
+                if not self.path.is_file():
+                    raise StoreError(f"{self.path}: no such cache file (run `ctrust run ...` first, or pass --db)")
+                conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5.0, check_same_thread=False)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(str(self.path), timeout=10.0, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout = 10000")
+            self.conn = conn
+            self.db = sqlite_utils.Database(conn)
+            self._check_and_migrate()
+        except sqlite3.Error as exc:
+            raise _friendly(exc, self.path) from None
+
+    # -- lifecycle ------------------------------------------------------------------
+    def _check_and_migrate(self) -> None:
+        tables = set(self.db.table_names())
+        version = 0
+        if tables:
+            if "meta" not in tables:
+                raise StoreError(
+                    f"{self.path}: this SQLite file is not a ctrust cache (no meta table); "
+                    "refusing to touch it — pass another --db"
+                )
+            meta = dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
+            if meta.get("app") != APP_MARKER:
+                raise StoreError(f"{self.path}: not a ctrust cache (app marker missing); pass another --db")
+            version = int(meta.get("schema_version", "0"))
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path}: written by a newer ctrust (schema v{version} > v{SCHEMA_VERSION}); "
+                    "upgrade ctrust or use another --db"
+                )
+        if self.readonly:
+            if version < SCHEMA_VERSION:
+                raise StoreError(f"{self.path}: cache schema v{version} is older; open it once with `ctrust run`/`ctrust runs` to migrate")
+            return
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        if version < SCHEMA_VERSION:
+            with self.conn:
+                self.conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+                for i in range(version, SCHEMA_VERSION):
+                    MIGRATIONS[i](self.conn)
+                self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('app', ?)", (APP_MARKER,))
+                self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _write(self, fn, *args: Any) -> Any:
+        if self.readonly:
+            raise StoreError(f"{self.path}: opened read-only")
+        try:
+            with self.conn:
+                return fn(*args)
+        except sqlite3.Error as exc:
+            raise _friendly(exc, self.path) from None
+
+    # -- models and runs ------------------------------------------------------------
+    def upsert_model(self, fingerprint: str, name: str, path: str, metadata: Mapping[str, Any]) -> None:
+        def do() -> None:
+            self.conn.execute(
+                "INSERT INTO models(fingerprint, name, path, metadata, first_seen) VALUES (?,?,?,?,?) "
+                "ON CONFLICT(fingerprint) DO UPDATE SET name=excluded.name, path=excluded.path, metadata=excluded.metadata",
+                (fingerprint, name, path, json.dumps(metadata), now()),
+            )
+
+        self._write(do)
+
+    def open_run(self, settings: Mapping[str, Any], *, model_name: str, model_fingerprint: str, compression: str,
+                 dimensions: Sequence[str], profile: str, seed: int, scorer: str | None,
+                 env: Mapping[str, Any]) -> tuple[int, bool]:
+        """Find the run with identical settings (resume) or create it. Returns (run_id, resumed)."""
+        settings_hash = sha256_hex(canonical_json(dict(settings)))[:32]
+
+        def do() -> tuple[int, bool]:
+            row = self.conn.execute("SELECT id FROM runs WHERE settings_hash = ?", (settings_hash,)).fetchone()
+            ts = now()
+            if row:
+                self.conn.execute(
+                    "UPDATE runs SET status='running', updated_at=?, started_at=?, env=?, error=NULL WHERE id=?",
+                    (ts, ts, json.dumps(dict(env)), row[0]),
+                )
+                return int(row[0]), True
+            cur = self.conn.execute(
+                "INSERT INTO runs(settings_hash, model_name, model_fingerprint, compression, dimensions, profile, seed,"
+                " scorer, settings, status, created_at, updated_at, started_at, env) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (settings_hash, model_name, model_fingerprint, compression, json.dumps(list(dimensions)), profile,
+                 seed, scorer, canonical_json(dict(settings)), "running", ts, ts, ts, json.dumps(dict(env))),
+            )
+            return int(cur.lastrowid), False
+
+        return self._write(do)
+
+    def set_run_status(self, run_id: int, status: str, *, error: str | None = None,
+                       done: int | None = None, total: int | None = None) -> None:
+        def do() -> None:
+            ts = now()
+            self.conn.execute(
+                "UPDATE runs SET status=?, updated_at=?, error=?, "
+                "finished_at=CASE WHEN ? IN ('finished','failed','cancelled') THEN ? ELSE finished_at END, "
+                "done_generations=COALESCE(?, done_generations), total_generations=COALESCE(?, total_generations) "
+                "WHERE id=?",
+                (status, ts, error, status, ts, done, total, run_id),
+            )
+
+        self._write(do)
+
+    def add_run_prompts(self, run_id: int, records: Sequence[PromptRecord]) -> list[str]:
+        keys = [r.key for r in records]
+
+        def do() -> None:
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO prompts(prompt_key, record_id, dimension, scenario, record) VALUES (?,?,?,?,?)",
+                [(r.key, r.id, r.dimension, r.scenario, canonical_json(r.to_dict())) for r in records],
+            )
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO run_prompts(run_id, prompt_key, position) VALUES (?,?,?)",
+                [(run_id, k, i) for i, k in enumerate(keys)],
+            )
+
+        self._write(do)
+        return keys
+
+    # -- generations ----------------------------------------------------------------
+    def cached_outputs(self, keys: Iterable[str]) -> dict[str, str]:
+        keys = list(keys)
+        out: dict[str, str] = {}
+        for i in range(0, len(keys), 500):
+            part = keys[i:i + 500]
+            q = f"SELECT key, output FROM generations WHERE key IN ({','.join('?' * len(part))})"
+            out.update({k: o for k, o in self.conn.execute(q, part)})
+        return out
+
+    def put_generations(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert finished generations in one transaction (idempotent on the content key)."""
+        if not rows:
+            return
+
+        def do() -> None:
+            ts = now()
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO generations(key, model_fingerprint, compression, prompt_key, rendered_hash,"
+                " decoding, sample_index, seed, output, n_tokens, finish, seconds, created_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (r["key"], r["model_fingerprint"], r["compression"], r["prompt_key"], r["rendered_hash"],
+                     canonical_json(r["decoding"]), r["sample_index"], r["seed"], r["output"], r.get("n_tokens"),
+                     r.get("finish"), r.get("seconds"), ts)
+                    for r in rows
+                ],
+            )
+
+        self._write(do)
+
+    # -- verdicts and scores --------------------------------------------------------
+    def put_verdicts(self, run_id: int, items: Sequence[tuple[PromptRecord, Verdict]], scorer: str | None) -> None:
+        def do() -> None:
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO verdicts(run_id, prompt_key, record_id, dimension, scenario, verdict, refusal,"
+                " correct, leak, data, scorer) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (run_id, rec.key, rec.id, rec.dimension, rec.scenario, v.verdict, int(v.refusal),
+                     None if v.correct is None else int(v.correct), None if v.leak is None else int(v.leak),
+                     json.dumps(v.to_dict()), scorer)
+                    for rec, v in items
+                ],
+            )
+
+        self._write(do)
+
+    def put_score(self, run_id: int, result: DimensionResult, *, total: int, final: bool) -> None:
+        def do() -> None:
+            ci = result.ci95 or (None, None)
+            self.conn.execute(
+                "INSERT OR REPLACE INTO scores(run_id, dimension, score, ci_low, ci_high, refusal_rate, n, total,"
+                " scenarios, scorer, final, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (run_id, result.dimension, result.score, ci[0], ci[1], result.refusal_rate, result.n, total,
+                 json.dumps({k: dict(v) for k, v in result.scenarios.items()}), result.scorer, int(final), now()),
+            )
+
+        self._write(do)
+
+    # -- reading --------------------------------------------------------------------
+    def _run_row(self, r: sqlite3.Row | tuple) -> RunRow:
+        (rid, model_name, compression, dims, profile, seed, scorer, status, created, updated, total, done,
+         settings, env, error) = r
+        return RunRow(int(rid), model_name, compression, tuple(json.loads(dims)), profile, int(seed), scorer,
+                      status, created, updated, int(total or 0), int(done or 0), json.loads(settings),
+                      json.loads(env or "{}"), error)
+
+    _RUN_COLS = ("id, model_name, compression, dimensions, profile, seed, scorer, status, created_at, updated_at,"
+                 " total_generations, done_generations, settings, env, error")
+
+    def runs(self, limit: int = 1000) -> list[RunRow]:
+        rows = self.conn.execute(f"SELECT {self._RUN_COLS} FROM runs ORDER BY id DESC LIMIT ?", (limit,))
+        return [self._run_row(r) for r in rows]
+
+    def run(self, run_id: int) -> RunRow | None:
+        r = self.conn.execute(f"SELECT {self._RUN_COLS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return self._run_row(r) if r else None
+
+    def scores(self, run_ids: Sequence[int] | None = None) -> list[ScoreRow]:
+        q = ("SELECT run_id, dimension, score, ci_low, ci_high, refusal_rate, n, total, scenarios, scorer, final"
+             " FROM scores")
+        args: list[Any] = []
+        if run_ids is not None:
+            if not run_ids:
+                return []
+            q += f" WHERE run_id IN ({','.join('?' * len(run_ids))})"
+            args = list(run_ids)
+        return [
+            ScoreRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], json.loads(r[8] or "{}"), r[9], bool(r[10]))
+            for r in self.conn.execute(q, args)
+        ]
+
+    def run_items(self, run_id: int, dimension: str | None = None, *, limit: int | None = None,
+                  offset: int = 0, with_outputs: bool = True) -> list[ItemRow]:
+        """Judged (or pending) prompts of a run in run order, with outputs of the run's model."""
+        run = self.run(run_id)
+        if run is None:
+            return []
+        q = ("SELECT rp.prompt_key, p.record, v.data FROM run_prompts rp JOIN prompts p ON p.prompt_key = rp.prompt_key"
+             " LEFT JOIN verdicts v ON v.run_id = rp.run_id AND v.prompt_key = rp.prompt_key WHERE rp.run_id = ?")
+        args: list[Any] = [run_id]
+        if dimension:
+            q += " AND p.dimension = ?"
+            args.append(dimension)
+        q += " ORDER BY rp.position"
+        if limit is not None:
+            q += " LIMIT ? OFFSET ?"
+            args += [limit, offset]
+        items = []
+        fp = self.conn.execute("SELECT model_fingerprint FROM runs WHERE id=?", (run_id,)).fetchone()[0]
+        for key, rec_json, vdata in self.conn.execute(q, args).fetchall():
+            outputs: tuple[str, ...] = ()
+            if with_outputs:
+                outputs = tuple(
+                    o for (o,) in self.conn.execute(
+                        "SELECT output FROM generations WHERE prompt_key=? AND model_fingerprint=? AND compression=?"
+                        " AND seed=? ORDER BY sample_index",
+                        (key, fp, run.compression, run.seed),
+                    )
+                )
+            items.append(ItemRow(key, PromptRecord.from_dict(json.loads(rec_json)),
+                                 Verdict.from_dict(json.loads(vdata)) if vdata else None, outputs))
+        return items
+
+    def judged(self, run_id: int, dimension: str) -> list[tuple[PromptRecord, Verdict]]:
+        """(record, verdict) pairs of one dimension: the input to aggregation and comparisons."""
+        rows = self.conn.execute(
+            "SELECT p.record, v.data FROM verdicts v JOIN prompts p ON p.prompt_key = v.prompt_key"
+            " WHERE v.run_id = ? AND v.dimension = ? ORDER BY v.record_id",
+            (run_id, dimension),
+        )
+        return [(PromptRecord.from_dict(json.loads(r)), Verdict.from_dict(json.loads(d))) for r, d in rows]
+
+    def search(self, query: str, limit: int = 50) -> list[dict[str, Any]]:
+        """Full-text search over outputs; the query is quoted so user text cannot inject FTS syntax."""
+        terms = [t for t in query.replace('"', " ").split() if t]
+        if not terms:
+            return []
+        fts_q = " ".join(f'"{t}"' for t in terms)
+        try:
+            rows = self.conn.execute(
+                "SELECT g.key, g.prompt_key, g.compression, g.output, p.record_id, p.dimension"
+                " FROM generations_fts f JOIN generations g ON g.rowid = f.rowid"
+                " LEFT JOIN prompts p ON p.prompt_key = g.prompt_key"
+                " WHERE generations_fts MATCH ? ORDER BY rank LIMIT ?",
+                (fts_q, limit),
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise _friendly(exc, self.path) from None
+        return [dict(zip(("key", "prompt_key", "compression", "output", "record_id", "dimension"), r)) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        return {t: self.conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                for t in ("runs", "prompts", "generations", "verdicts", "scores")}
+
+    def integrity_ok(self) -> bool:
+        return self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def open_store(path: Path | str | os.PathLike[str], *, readonly: bool = False) -> Store:
+    return Store(Path(path), readonly=readonly)
+
+
+def iter_chunks(seq: Sequence[Any], n: int) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(seq), n):
+        yield seq[i:i + n]

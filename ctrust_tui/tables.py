@@ -1,0 +1,61 @@
+"""Rich tables for the terminal (score table, paired comparison). DB text is rendered inert."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from rich.table import Table
+from rich.text import Text
+
+from .report import COLUMNS, build_rows, fmt
+from .stats_view import delta_style
+from .store.db import RunRow, ScoreRow
+from .textsafe import safe_text
+from .trust.stats import PairedComparison
+
+
+def score_table(runs: Sequence[RunRow], scores: Sequence[ScoreRow], *, show_status: bool = False) -> Table:
+    rows = build_rows(runs, scores)
+    present = {d for r in rows for d in r.scores}
+    dims = [(d, t) for d, t in COLUMNS if d in present]
+    table = Table(title="trust scores (0-100, higher is better; [95% CI] · refusal %)", title_justify="left")
+    table.add_column("run", justify="right")
+    table.add_column("model")
+    table.add_column("compression")
+    if show_status:
+        table.add_column("profile")
+        table.add_column("status")
+    for _, title in dims:
+        table.add_column(title, justify="right")
+    table.add_column("Avg", justify="right")
+    for row in rows:
+        r = row.run
+        cells: list[Text | str] = [f"#{r.id}", safe_text(r.model_name), safe_text(r.compression)]
+        if show_status:
+            cells += [safe_text(r.profile), safe_text(r.status)]
+        for d, _ in dims:
+            s = row.scores.get(d)
+            if s is None:
+                cells.append("")
+                continue
+            t = Text(fmt(s.score), style="bold" if s.final else "dim")
+            if s.ci_low is not None and s.ci_high is not None:
+                t.append(f"\n[{s.ci_low:.0f}, {s.ci_high:.0f}]", style="dim")
+            if s.refusal_rate:
+                t.append(f"\nref {100 * s.refusal_rate:.0f}%", style="yellow")
+            cells.append(t)
+        cells.append(fmt(row.avg))
+        table.add_row(*cells)
+    return table
+
+
+def compare_table(run_a: int, run_b: int, comps: Sequence[PairedComparison]) -> Table:
+    table = Table(title=f"run #{run_b} vs #{run_a} (paired, same prompts)", title_justify="left")
+    for col in ("dimension", f"#{run_a}", f"#{run_b}", "delta", "95% CI", "flipped", "n"):
+        table.add_column(col, justify="right" if col != "dimension" else "left")
+    for c in comps:
+        ci = f"[{c.ci95[0]:+.1f}, {c.ci95[1]:+.1f}]" if c.ci95 else ""
+        delta = Text("—" if c.delta is None else f"{c.delta:+.1f}" + (" *" if c.significant else ""),
+                     style=delta_style(c.delta, c.significant))
+        table.add_row(c.dimension, fmt(c.score_a), fmt(c.score_b), delta, ci, str(c.flipped), str(c.n_shared))
+    return table

@@ -1,0 +1,1 @@
+"""Textual app. Consumes runner events and the store only; never imports torch at import time."""
