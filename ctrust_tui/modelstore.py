@@ -123,10 +123,11 @@ def _hub_cache_path(model_id: str) -> Path | None:
 def resolve_model(spec: str, models_dir: Path) -> ModelRef:
     """Name in the store, a folder path, or a hub id already in the local HF cache."""
     looked: list[str] = []
-    candidate = models_dir / spec
-    looked.append(str(candidate))
-    if _is_hf_folder(candidate):
-        return ModelRef(spec, candidate.resolve(), "store", folder_metadata(candidate))
+    if "/" not in spec and spec not in (".", ".."):
+        candidate = models_dir / spec
+        looked.append(str(candidate))
+        if _is_hf_folder(candidate):
+            return ModelRef(spec, candidate.resolve(), "store", folder_metadata(candidate))
     path = Path(spec).expanduser()
     looked.append(str(path))
     if _is_hf_folder(path):

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import pytest
+
+from ctrust_tui.compress.spec import CompressionSpec, parse_spec, parse_specs
+from ctrust_tui.errors import InvalidSpec
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["none", "gptq-4b-g128", "gptq-3b-g64-noact-asym", "gptq-2b-pc", "gptq-8b-g32", "awq-3b-g128", "awq-4b-g64-asym",
+     "rtn-4b-g128", "rtn-3b-pc", "sparsegpt-0.5", "sparsegpt-2:4", "wanda-0.6", "wanda-2:4", "wanda-1:2",
+     "magnitude-4:8", "magnitude-0.25", "bnb-int8", "bnb-nf4", "bnb-fp4"],
+)
+def test_round_trip(text: str) -> None:
+    spec = parse_spec(text)
+    assert str(spec) == text
+    assert parse_spec(str(spec)) == spec
+
+
+def test_aliases_normalise() -> None:
+    assert str(parse_spec("GPTQ-4bit-G128")) == "gptq-4b-g128"
+    assert str(parse_spec("rtn-4b-g-1")) == "rtn-4b-pc"
+    assert str(parse_spec("wanda-50%")) == "wanda-0.5"
+    assert parse_spec("dense").is_dense
+    assert parse_spec("wanda-2:4").target_sparsity == 0.5
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("gptq-5b-g128", "unsupported bits 5; choose one of 2, 3, 4, 8"),
+        ("awq-2b-g128", "choose one of 3, 4, 8"),
+        ("gptq-4b-g100", "power of two"),
+        ("wanda-1.5", "sparsity must be in (0, 1)"),
+        ("wanda-0", "sparsity must be in (0, 1)"),
+        ("sparsegpt-4:2", "0 < N < M"),
+        ("magnitude-4:4", "0 < N < M"),
+        ("bnb-q4", "int8, nf4, fp4"),
+        ("zip-4b", "unknown compression"),
+        ("gptq-g128", "give the bits"),
+        ("gptq-4b-foo", "cannot parse"),
+    ],
+)
+def test_bad_specs_name_valid_choices(text: str, fragment: str) -> None:
+    with pytest.raises(InvalidSpec) as exc:
+        parse_spec(text)
+    assert fragment in str(exc.value)
+
+
+def test_parse_specs_dedupes_in_order() -> None:
+    specs = parse_specs("none, gptq-4b-g128,wanda-2:4,none")
+    assert [str(s) for s in specs] == ["none", "gptq-4b-g128", "wanda-2:4"]
+    assert specs[0] == CompressionSpec()
