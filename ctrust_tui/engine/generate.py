@@ -8,6 +8,7 @@ token per sequence. Greedy outputs are identical to one-at-a-time `generate`.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -36,6 +37,16 @@ def render_messages(tokenizer: Any, messages: Sequence[Message]) -> str:
             merged = [{"role": dicts[1]["role"], "content": dicts[0]["content"] + "\n\n" + dicts[1]["content"]}]
             return tokenizer.apply_chat_template(merged + dicts[2:], tokenize=False, add_generation_prompt=True)
         raise
+
+
+def batch_seed(batch: Sequence[GenRequest]) -> int:
+    """RNG seed of a sampled batch: from the run seed and the first key, stable in every process.
+
+    (Python's `hash()` of strings is salted per process, so it must not be used here: the same
+    settings would sample differently after a restart.)
+    """
+    payload = f"{batch[0].seed}\x00{batch[0].key}".encode()
+    return int.from_bytes(hashlib.sha256(payload).digest()[:4], "big") & 0x7FFFFFFF
 
 
 def truncate_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
@@ -79,7 +90,7 @@ class _BatchStreamer(BaseStreamer):
     def text(self, i: int) -> str:
         return self.tok.decode(self.tokens[i], skip_special_tokens=True)
 
-    def flush(self) -> None:
+    def flush(self, final: bool = False) -> None:
         self._last_flush = time.monotonic()
         chunks: list[Chunk] = []
         for i in range(len(self.keys)):
@@ -91,7 +102,7 @@ class _BatchStreamer(BaseStreamer):
                 if hit:
                     self.stopped[i] = self.done[i] = True
             # hold back a trailing replacement char: a multi-byte character may be incomplete
-            stable = full[:-1] if full.endswith("\ufffd") else full
+            stable = full[:-1] if full.endswith("\ufffd") and not final else full
             if len(stable) > len(self.sent[i]) and stable.startswith(self.sent[i]):
                 chunks.append((self.keys[i], stable[len(self.sent[i]):]))
                 self.sent[i] = stable
@@ -99,7 +110,7 @@ class _BatchStreamer(BaseStreamer):
             self.on_chunks(chunks)
 
     def end(self) -> None:
-        self.flush()
+        self.flush(final=True)
 
 
 class _StopCriteria(StoppingCriteria):
@@ -221,9 +232,12 @@ class Generator:
             gen_kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         else:
             gen_kwargs.update(do_sample=True, temperature=d.temperature, top_p=d.top_p, top_k=0)
-            # sampled outputs are reproducible for the same batch composition and seed
-            torch.manual_seed(hash((batch[0].seed, batch[0].key)) & 0x7FFFFFFF)
-        self.model.generate(**enc, **gen_kwargs)
+        # sampled outputs are reproducible for the same batch composition and seed; the global
+        # RNG state of the caller is left as it was
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            if not d.greedy:
+                torch.manual_seed(batch_seed(batch))
+            self.model.generate(**enc, **gen_kwargs)
         if criteria.cancelled:
             raise Cancelled()
         elapsed = time.time() - started

@@ -1,0 +1,268 @@
+"""Engine tests on a tiny random Llama and a word-level tokenizer built in-test (no downloads)."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from tokenizers import Tokenizer, models, pre_tokenizers, trainers  # noqa: E402
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast  # noqa: E402
+
+from ctrust_tui.backend import GenRequest  # noqa: E402
+from ctrust_tui.engine.generate import Generator, batch_seed, render_messages, truncate_at_stop  # noqa: E402
+from ctrust_tui.errors import Cancelled  # noqa: E402
+from ctrust_tui.trust.types import Decoding, Message  # noqa: E402
+
+SENTENCES = [
+    "the cat sat on the mat .",
+    "a dog ran in the park : yes",
+    "user assistant system : the answer is no",
+    "wrong not wrong agree disagree positive negative",
+    "one two three four five six seven eight nine ten",
+]
+PROMPTS = [
+    "the cat",
+    "a dog ran in the park : yes the",
+    "one two three four five",
+    "user : the answer",
+    "wrong not wrong agree disagree positive negative one two three",
+    "mat",
+]
+TEMPLATE = (
+    "{% for m in messages %}{{ m['role'] }} : {{ m['content'] }} {% endfor %}"
+    "{% if add_generation_prompt %}assistant :{% endif %}"
+)
+
+
+@pytest.fixture(scope="module")
+def tok():
+    t = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    t.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    t.train_from_iterator(SENTENCES, trainers.WordLevelTrainer(special_tokens=["<pad>", "<eos>", "<unk>"]))
+    fast = PreTrainedTokenizerFast(tokenizer_object=t, pad_token="<pad>", eos_token="<eos>", unk_token="<unk>")
+    fast.padding_side = "left"
+    fast.chat_template = TEMPLATE
+    return fast
+
+
+@pytest.fixture(scope="module")
+def model(tok):
+    torch.manual_seed(0)
+    cfg = LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                      num_key_value_heads=2, vocab_size=len(tok), pad_token_id=tok.pad_token_id,
+                      eos_token_id=tok.eos_token_id, bos_token_id=None, initializer_range=0.2)
+    m = LlamaForCausalLM(cfg).eval()
+    m.generation_config.eos_token_id = tok.eos_token_id
+    m.generation_config.pad_token_id = tok.pad_token_id
+    return m
+
+
+def greedy(n: int = 12, stop: tuple[str, ...] = ()) -> Decoding:
+    return Decoding(max_new_tokens=n, stop=stop)
+
+
+def reqs(prompts, decoding) -> list[GenRequest]:
+    return [GenRequest(f"k{i}", p, decoding) for i, p in enumerate(prompts)]
+
+
+def run_all(gen: Generator, requests, **kw) -> dict:
+    out = {}
+    for batch in gen.generate(requests, **kw):
+        for r in batch:
+            out[r.key] = r
+    return out
+
+
+def one_at_a_time(model, tok, prompt: str, n: int) -> str:
+    enc = tok(prompt, return_tensors="pt", add_special_tokens=False)
+    with torch.inference_mode():
+        ids = model.generate(**enc, max_new_tokens=n, do_sample=False, pad_token_id=tok.pad_token_id)
+    return tok.decode(ids[0, enc.input_ids.shape[1]:], skip_special_tokens=True)
+
+
+def test_batched_greedy_equals_one_at_a_time(model, tok):
+    gen = Generator(model, tok, torch.device("cpu"), max_batch=4)
+    got = run_all(gen, reqs(PROMPTS, greedy(12)))
+    assert len(got) == len(PROMPTS)
+    for i, p in enumerate(PROMPTS):
+        assert got[f"k{i}"].text == one_at_a_time(model, tok, p, 12), p
+        assert got[f"k{i}"].finish in ("eos", "length")
+    # a batch mixing very different prompt lengths really used left padding
+    assert max(len(tok(p).input_ids) for p in PROMPTS) > 3 * min(len(tok(p).input_ids) for p in PROMPTS)
+
+
+def test_stop_strings_truncate_and_stop_rows(model, tok):
+    gen = Generator(model, tok, torch.device("cpu"))
+    free = run_all(gen, reqs(PROMPTS, greedy(12)))
+    text0 = free["k0"].text
+    words = text0.split()
+    assert len(words) >= 4
+    stop = words[2]  # the third generated word of row 0 becomes a stop string
+    stopped = run_all(gen, reqs(PROMPTS, greedy(12, (stop,))))
+    for i in range(len(PROMPTS)):
+        full, r = free[f"k{i}"].text, stopped[f"k{i}"]
+        expect, hit = truncate_at_stop(full, (stop,))
+        assert r.text == expect
+        assert stop not in r.text
+        if hit:
+            assert r.finish == "stop"
+            assert r.n_tokens < free[f"k{i}"].n_tokens or free[f"k{i}"].finish != "length"
+    assert stopped["k0"].finish == "stop"
+    assert stopped["k0"].n_tokens <= 3
+
+
+def test_chunks_coalesced_and_equal_final_text(model, tok):
+    gen = Generator(model, tok, torch.device("cpu"), flush_every=0.05)
+    calls: list[list[tuple[str, str]]] = []
+    got = run_all(gen, reqs(PROMPTS * 3, greedy(24)), on_chunks=calls.append)
+    total_tokens = sum(r.n_tokens for r in got.values())
+    assert total_tokens > 50
+    assert 1 <= len(calls) < total_tokens / 4  # one callback per flush for a whole batch
+    streamed: dict[str, str] = {}
+    for call in calls:
+        assert len({k for k, _ in call}) == len(call)  # one chunk per sequence per callback
+        for k, t in call:
+            streamed[k] = streamed.get(k, "") + t
+    for k, r in got.items():
+        assert streamed.get(k, "") == r.text
+
+
+def test_chunks_equal_final_text_with_stop_strings(model, tok):
+    gen = Generator(model, tok, torch.device("cpu"))
+    free = run_all(gen, reqs(PROMPTS, greedy(12)))
+    stop = free["k1"].text.split()[3]
+    calls: list[list[tuple[str, str]]] = []
+    got = run_all(gen, reqs(PROMPTS, greedy(12, (stop,))), on_chunks=calls.append)
+    streamed: dict[str, str] = {}
+    for call in calls:
+        for k, t in call:
+            streamed[k] = streamed.get(k, "") + t
+    for k, r in got.items():
+        assert streamed.get(k, "") == r.text
+
+
+def test_cancel_between_steps(model, tok):
+    gen = Generator(model, tok, torch.device("cpu"), max_batch=2)
+    steps = {"n": 0}
+    real_forward = model.forward
+
+    def counting_forward(*a, **kw):
+        steps["n"] += 1
+        return real_forward(*a, **kw)
+
+    polls = {"n": 0}
+
+    def should_stop() -> bool:
+        polls["n"] += 1
+        return polls["n"] > 3  # 1 before the first batch, then 2 decoding steps
+
+    model.forward = counting_forward
+    try:
+        with pytest.raises(Cancelled):
+            run_all(gen, reqs(PROMPTS, greedy(30)), should_stop=should_stop)
+    finally:
+        del model.forward
+    assert 1 <= steps["n"] < 30  # stopped mid-batch, long before max_new_tokens
+
+
+def test_cancel_before_any_batch(model, tok):
+    gen = Generator(model, tok, torch.device("cpu"))
+    batches: list = []
+    with pytest.raises(Cancelled):
+        run_all(gen, reqs(PROMPTS, greedy(5)), should_stop=lambda: True, on_batch=batches.append)
+    assert batches == []
+
+
+def test_oom_backoff_halves_and_returns_everything(model, tok, monkeypatch):
+    gen = Generator(model, tok, torch.device("cpu"), max_batch=8)
+    prompts = PROMPTS + PROMPTS[:2]  # 8 requests, one planned batch
+    expected = run_all(Generator(model, tok, torch.device("cpu"), max_batch=1), reqs(prompts, greedy(8)))
+    real_generate = model.generate
+    sizes: list[int] = []
+
+    def flaky_generate(*a, **kw):
+        n = kw["input_ids"].shape[0]
+        sizes.append(n)
+        if n > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_generate(*a, **kw)
+
+    monkeypatch.setattr(model, "generate", flaky_generate)
+    got = run_all(gen, reqs(prompts, greedy(8)))
+    assert sizes[:3] == [8, 4, 2]
+    assert max(s for s in sizes if s <= 2) == 2 and 8 in sizes
+    assert set(got) == set(expected)
+    assert {k: r.text for k, r in got.items()} == {k: r.text for k, r in expected.items()}
+    assert gen.max_batch == 2  # later plans start from the size that fitted
+
+
+def test_non_oom_errors_propagate(model, tok, monkeypatch):
+    gen = Generator(model, tok, torch.device("cpu"))
+
+    def broken(*a, **kw):
+        raise RuntimeError("shape mismatch")
+
+    monkeypatch.setattr(model, "generate", broken)
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        run_all(gen, reqs(PROMPTS, greedy(4)))
+
+
+def test_sampling_reproducible_for_same_seed_and_batch(model, tok):
+    d = Decoding(max_new_tokens=12, temperature=1.0, n=3, top_p=1.0)
+    rs = [GenRequest(f"p{i}-s{s}", p, d, sample_index=s, seed=7) for i, p in enumerate(PROMPTS[:3]) for s in range(3)]
+    a = run_all(Generator(model, tok, torch.device("cpu")), rs)
+    torch.manual_seed(12345)  # global RNG state must not matter
+    b = run_all(Generator(model, tok, torch.device("cpu")), rs)
+    assert {k: r.text for k, r in a.items()} == {k: r.text for k, r in b.items()}
+    texts = {r.text for r in a.values()}
+    assert len(texts) > 3  # samples actually differ
+    other = [GenRequest(r.key, r.prompt, d, r.sample_index, seed=8) for r in rs]
+    c = run_all(Generator(model, tok, torch.device("cpu")), other)
+    assert {k: r.text for k, r in a.items()} != {k: r.text for k, r in c.items()}
+
+
+def test_batch_seed_is_stable_across_processes():
+    # derived with sha256, not Python's per-process salted hash(): same value in every process
+    rs = [GenRequest("abc", "p", Decoding(8, temperature=0.7), 0, 3)]
+    assert batch_seed(rs) == batch_seed(list(rs))
+    assert batch_seed(rs) == 1192880447
+
+
+def test_plan_groups_by_decoding_and_sorts_by_length(model, tok):
+    gen = Generator(model, tok, torch.device("cpu"), max_batch=3)
+    d1, d2, d3 = greedy(8), greedy(16), Decoding(8, temperature=0.7)
+    rs = [GenRequest(f"a{i}", p, d1) for i, p in enumerate(PROMPTS)]
+    rs += [GenRequest(f"b{i}", p, d2) for i, p in enumerate(PROMPTS[:4])]
+    rs += [GenRequest(f"c{i}", p, d3) for i, p in enumerate(PROMPTS[:2])]
+    plan = gen.plan(rs)
+    assert sorted(r.key for b in plan for r in b) == sorted(r.key for r in rs)
+    for b in plan:
+        assert len(b) <= 3
+        assert len({r.decoding for r in b}) == 1
+    # within a decoding group, batches come in ascending prompt length
+    for d in (d1, d2, d3):
+        lengths = [len(tok(r.prompt).input_ids) for b in plan for r in b if r.decoding == d]
+        assert lengths == sorted(lengths)
+
+
+def test_plan_cpu_token_budget(model, tok):
+    gen = Generator(model, tok, torch.device("cpu"))
+    long_d = Decoding(max_new_tokens=4000)
+    plan = gen.plan([GenRequest(f"x{i}", "the cat", long_d) for i in range(40)])
+    assert all(len(b) * 4000 <= 32 * 768 or len(b) == 1 for b in plan)
+
+
+def test_render_messages_uses_template_and_falls_back(tok):
+    msgs = (Message("system", "be nice"), Message("user", "the cat"))
+    assert render_messages(tok, msgs) == "system : be nice user : the cat assistant :"
+
+    class NoTemplate:
+        chat_template = None
+
+    assert render_messages(NoTemplate(), msgs).endswith("Assistant:")
+
+
+def test_truncate_at_stop_earliest():
+    assert truncate_at_stop("abc STOP def END", ("END", "STOP")) == ("abc ", True)
+    assert truncate_at_stop("abc", ("", "x")) == ("abc", False)
