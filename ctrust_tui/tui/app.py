@@ -1,56 +1,161 @@
-"""Minimal app shell: lists the runs in the cache with their scores (full app: later screens)."""
+"""The ctrust Textual app: browse, compare, set up and watch runs, inspect one prompt live.
+
+Importing this module must not import torch or transformers (`ctrust browse` starts fast and
+works over SSH): every engine import happens inside thread workers of the live screens.
+"""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Callable, Iterator
 
-from textual.app import App, ComposeResult
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.app import App
+from textual.binding import Binding
+from textual.screen import ModalScreen
+from textual.worker import Worker, WorkerState
 
-from ..report import COLUMNS, build_rows, fmt
-from ..store import open_store
-from ..textsafe import safe_text
+from ..errors import Cancelled, CtrustError, StoreError
+from ..store import Store, open_store
+from .commands import CtrustCommands
+from .widgets.modals import ErrorModal, HelpScreen
+from .widgets.nav import READONLY_SCREENS, SCREENS
+
+DARK, LIGHT = "textual-dark", "textual-light"
 
 
-class CtrustApp(App):
+def describe_error(exc: BaseException) -> tuple[str, str]:
+    """(title, message) for a modal: user errors verbatim, everything else one line, no traceback."""
+    if isinstance(exc, StoreError):
+        return "Cache unusable", str(exc)
+    if isinstance(exc, CtrustError):
+        return "Error", str(exc)
+    text = str(exc)
+    if isinstance(exc, MemoryError) or "out of memory" in text.lower():
+        return "Out of memory", (f"{text or type(exc).__name__}\n\nTry a smaller model, the cpu device, "
+                                 "a smaller profile, or fewer variants at once.")
+    return f"Unexpected error ({type(exc).__name__})", text or type(exc).__name__
+
+
+class CtrustApp(App[None]):
     TITLE = "ctrust"
     SUB_TITLE = "what compression does to trust"
-    BINDINGS = [("q", "quit", "Quit"), ("r", "refresh", "Refresh")]
+    CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {CtrustCommands}
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("ctrl+t", "toggle_theme", "Theme", id="app.theme", show=False),
+        *[Binding(key, f"goto('{name}')", title, id=f"app.goto.{name}", show=False) for key, name, title in SCREENS],
+    ]
 
-    def __init__(self, db_path: Path, models_dir: Path, readonly: bool = False) -> None:
+    def __init__(self, db_path: Path, models_dir: Path, readonly: bool = False, *,
+                 backend_factory: Callable[..., Any] | None = None, batch_rate: float = 15.0) -> None:
         super().__init__()
-        self.db_path = db_path
-        self.models_dir = models_dir
+        self.db_path = Path(db_path)
+        self.models_dir = Path(models_dir)
         self.readonly = readonly
+        self.backend_factory = backend_factory  # None = the real engine, imported inside workers
+        self.batch_rate = batch_rate
+        self.theme = DARK
 
-    def compose(self) -> ComposeResult:
-        yield Header()
-        yield Static(id="status")
-        yield DataTable(id="runs", zebra_stripes=True, cursor_type="row")
-        yield Footer()
+    # -- screens ------------------------------------------------------------------------
+    def available_screens(self) -> list[tuple[str, str, str]]:
+        return [s for s in SCREENS if not self.readonly or s[1] in READONLY_SCREENS]
 
     def on_mount(self) -> None:
-        self.action_refresh()
+        from .screens.browse import BrowseScreen
+        from .screens.compare import CompareScreen
 
-    def action_refresh(self) -> None:
-        table = self.query_one(DataTable)
-        table.clear(columns=True)
-        table.add_columns("run", "model", "compression", "profile", "status", *[t for _, t in COLUMNS], "Avg")
-        status = self.query_one("#status", Static)
-        if not self.db_path.exists():
-            status.update(safe_text(f"no cache at {self.db_path} yet — run `ctrust run` to create one"))
+        if not self.readonly:
+            try:  # create / migrate the cache once so every screen can read it
+                open_store(self.db_path).close()
+            except CtrustError as exc:
+                self.show_error(exc)
+        self.install_screen(BrowseScreen(), "browse")
+        self.install_screen(CompareScreen(), "compare")
+        if not self.readonly:
+            from .screens.inspect import InspectScreen
+            from .screens.run import RunScreen
+            from .screens.setup import SetupScreen
+
+            self.install_screen(SetupScreen(), "setup")
+            self.install_screen(RunScreen(), "run")
+            self.install_screen(InspectScreen(), "inspect")
+        self.push_screen("browse")
+
+    async def action_goto(self, name: str) -> None:
+        if self.readonly and name not in READONLY_SCREENS:
+            self.notify(f"{name} is not available in read-only browse mode; run `ctrust` for the full app",
+                        severity="warning")
             return
-        with open_store(self.db_path, readonly=True) as store:
-            runs = store.runs()
-            rows = build_rows(runs, store.scores([r.id for r in runs]))
-        status.update(safe_text(f"{len(runs)} runs in {self.db_path}"))
-        for row in rows:
-            r = row.run
-            cells = [f"#{r.id}", safe_text(r.model_name), safe_text(r.compression), safe_text(r.profile),
-                     safe_text(r.status)]
-            cells += [fmt(row.scores[d].score) if d in row.scores else "" for d, _ in COLUMNS]
-            cells.append(fmt(row.avg))
-            table.add_row(*cells, key=str(r.id))
+        if isinstance(self.screen, ModalScreen):
+            return
+        if self.screen is self.get_screen(name):
+            return
+        await self.switch_screen(name)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_toggle_theme(self) -> None:
+        self.theme = LIGHT if self.theme == DARK else DARK
+
+    # -- actions forwarded to the screen that owns them (palette entries) ----------------
+    async def _on_screen(self, name: str, action: str) -> None:
+        await self.action_goto(name)
+        if self.screen is self.get_screen(name):
+            await self.screen.run_action(action)
+
+    async def action_refresh(self) -> None:
+        if hasattr(self.screen, "action_refresh"):
+            await self.screen.run_action("refresh")
+        else:
+            await self._on_screen("browse", "refresh")
+
+    async def action_search(self) -> None:
+        await self._on_screen("browse", "search")
+
+    async def action_copy_output(self) -> None:
+        if hasattr(self.screen, "action_copy"):
+            await self.screen.run_action("copy")
+        else:
+            self.notify("no output in view to copy", severity="warning")
+
+    async def action_start_run(self) -> None:
+        await self._on_screen("setup", "start")
+
+    async def action_cancel_run(self) -> None:
+        await self._on_screen("run", "cancel")
+
+    async def action_inspect_generate(self) -> None:
+        await self._on_screen("inspect", "generate")
+
+    async def action_setup_focus(self, field: str) -> None:
+        await self._on_screen("setup", f"focus_field('{field}')")
+
+    # -- store and errors -----------------------------------------------------------------
+    @contextmanager
+    def read_store(self) -> Iterator[Store]:
+        """A short-lived read-only handle: no long read transactions while a run writes (WAL)."""
+        store = open_store(self.db_path, readonly=True)
+        try:
+            yield store
+        finally:
+            store.close()
+
+    def show_error(self, exc: BaseException) -> None:
+        if isinstance(exc, Cancelled):
+            self.notify("cancelled", severity="warning")
+            return
+        title, message = describe_error(exc)
+        self.push_screen(ErrorModal(title, message))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            self.show_error(event.worker.error)
 
 
 def run_app(db_path: Path, models_dir: Path, readonly: bool = False) -> None:

@@ -1,0 +1,23 @@
+"""Shared base for the main screens: the nav line on top, the footer at the bottom."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.screen import Screen
+
+from ..widgets.nav import NavBar
+
+if TYPE_CHECKING:
+    from ..app import CtrustApp
+
+
+class CtrustScreen(Screen):
+    NAV = ""
+
+    @property
+    def capp(self) -> "CtrustApp":
+        return self.app  # type: ignore[return-value]
+
+    def nav(self) -> NavBar:
+        return NavBar(self.NAV, readonly=self.capp.readonly)

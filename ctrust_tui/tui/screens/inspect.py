@@ -1,0 +1,5 @@
+from .base import CtrustScreen
+
+
+class InspectScreen(CtrustScreen):
+    NAV = "inspect"

@@ -1,0 +1,1 @@
+"""Reusable widgets: score bars, verdict badges, modals, the screen nav line."""
