@@ -19,7 +19,7 @@ import sqlite_utils
 
 from ..errors import StoreError
 from ..trust.types import DimensionResult, PromptRecord, Verdict, canonical_json, sha256_hex
-from .schema import APP_MARKER, MIGRATIONS, SCHEMA_VERSION
+from .schema import APP_MARKER, MIGRATIONS, READABLE_FROM, SCHEMA_VERSION
 
 
 def now() -> str:
@@ -96,6 +96,10 @@ def _friendly(exc: sqlite3.Error, path: Path) -> StoreError:
         return StoreError(f"{path}: the disk is full; free space or use --db elsewhere (cache left intact)")
     if "not a database" in msg or "malformed" in msg:
         return StoreError(f"{path}: not a SQLite database (or damaged); use --db to choose another file")
+    if "unable to open" in msg:
+        return StoreError(f"{path}: cannot open the cache file (missing folder or no permission); use --db elsewhere")
+    if "disk i/o" in msg:
+        return StoreError(f"{path}: disk I/O error writing the cache (cache left as it was); check the disk or use --db")
     if "locked" in msg:
         return StoreError(f"{path}: the cache is locked by another process; try again")
     return StoreError(f"{path}: {exc}")
@@ -115,12 +119,19 @@ class Store:
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(str(self.path), timeout=10.0, check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout = 10000")
             self.conn = conn
+        except sqlite3.Error as exc:
+            raise _friendly(exc, self.path) from None
+        try:
+            conn.execute("PRAGMA busy_timeout = 10000")
             self.db = sqlite_utils.Database(conn)
             self._check_and_migrate()
         except sqlite3.Error as exc:
+            conn.close()
             raise _friendly(exc, self.path) from None
+        except BaseException:
+            conn.close()
+            raise
 
     # -- lifecycle ------------------------------------------------------------------
     def _check_and_migrate(self) -> None:
@@ -142,18 +153,24 @@ class Store:
                     "upgrade ctrust or use another --db"
                 )
         if self.readonly:
-            if version < SCHEMA_VERSION:
-                raise StoreError(f"{self.path}: cache schema v{version} is older; open it once with `ctrust run`/`ctrust runs` to migrate")
-            return
+            if version < READABLE_FROM:
+                raise StoreError(f"{self.path}: cache schema v{version} is too old to read; open it once with "
+                                 "`ctrust run` to migrate it")
+            return  # older readable versions differ only in indexes: read as they are
         self.conn.execute("PRAGMA journal_mode = WAL")
         self.conn.execute("PRAGMA synchronous = NORMAL")
         if version < SCHEMA_VERSION:
+            # The app marker is committed first, then each migration with its version bump in its own
+            # transaction (executescript commits anyway). Migrations are idempotent (IF NOT EXISTS), so
+            # a kill at any point leaves a file that the next open recognises and finishes migrating.
             with self.conn:
                 self.conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-                for i in range(version, SCHEMA_VERSION):
-                    MIGRATIONS[i](self.conn)
                 self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('app', ?)", (APP_MARKER,))
-                self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(version),))
+            for i in range(version, SCHEMA_VERSION):
+                with self.conn:
+                    MIGRATIONS[i](self.conn)
+                    self.conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(i + 1),))
 
     def close(self) -> None:
         self.conn.close()

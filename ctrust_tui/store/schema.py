@@ -122,5 +122,20 @@ def _v1(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1,)
+def _v2(conn: sqlite3.Connection) -> None:
+    """Indexes for opening a run on a large cache without scanning: a run's outputs are looked up
+    per prompt by (prompt_key, model, compression, seed) in sample order, and a run's prompts are
+    paged in run order."""
+    conn.executescript(
+        """
+        CREATE INDEX IF NOT EXISTS generations_lookup
+            ON generations(prompt_key, model_fingerprint, compression, seed, sample_index);
+        DROP INDEX IF EXISTS generations_prompt;
+        CREATE INDEX IF NOT EXISTS run_prompts_position ON run_prompts(run_id, position);
+        """
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2)
 SCHEMA_VERSION = len(MIGRATIONS)
+READABLE_FROM = 1  # read-only opens accept v1 and later (v2 only added indexes)
