@@ -1,5 +1,313 @@
+"""Compare 2+ runs of one model: dimensions × runs with paired deltas vs a baseline, a bar chart,
+the prompts whose verdict flipped, and every run's outputs side by side."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import ContentSwitcher, DataTable, Footer, Label, SelectionList, Static
+
+from ...compare import compare_runs
+from ...errors import CtrustError
+from ...report import COLUMNS
+from ...stats_view import delta_style
+from ...textsafe import strip_control
+from ..widgets.render import bar, dim_title, fmt_num, inert, verdict_badge
 from .base import CtrustScreen
+
+PALETTE = ("cyan", "magenta", "yellow", "green", "blue", "red")
+
+
+def run_label(run: Any, width: int = 40) -> Text:
+    t = Text(f"#{run.id} ")
+    t.append_text(inert(f"{run.compression} · {run.model_name} · {run.profile}", width))
+    return t
+
+
+class SideBySide(ModalScreen[None]):
+    """One prompt's outputs from every compared run, side by side."""
+
+    BINDINGS = [Binding("escape,q", "dismiss", "Close", id="sbs.close"),
+                Binding("y", "copy", "Copy focused output", id="sbs.copy")]
+
+    def __init__(self, record: Any, columns: list[tuple[Any, Any]]) -> None:
+        super().__init__(classes="modal")
+        self.record = record
+        self.columns = columns  # (run, ItemRow | None)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="text-dialog"):
+            head = Text("prompt ", style="bold")
+            head.append_text(inert(f"{self.record.id} ({self.record.scenario})"))
+            yield Label(head)
+            yield Static(inert(self.record.user_text, 400), classes="status")
+            with Horizontal(classes="side-by-side"):
+                for i, (run, item) in enumerate(self.columns):
+                    with VerticalScroll(id=f"sbs-{i}", can_focus=True) as pane:
+                        pane.border_title = f"#{run.id} {strip_control(run.compression)}"
+                        t = Text()
+                        t.append_text(verdict_badge(item.verdict.to_dict() if item and item.verdict else None))
+                        for j, out in enumerate(item.outputs if item else ()):
+                            t.append(f"\n\noutput {j + 1}\n" if len(item.outputs) > 1 else "\n\n", style="dim")
+                            t.append_text(inert(out))
+                        if not item or not item.outputs:
+                            t.append("\n\n(no output cached)", style="dim")
+                        yield Static(t)
+
+    def on_mount(self) -> None:
+        self.query_one("#sbs-0").focus()
+
+    def action_copy(self) -> None:
+        focused = self.focused
+        idx = 0
+        if focused is not None and focused.id and focused.id.startswith("sbs-"):
+            idx = int(focused.id[4:])
+        run, item = self.columns[idx]
+        if item and item.outputs:
+            self.app.copy_to_clipboard(strip_control("\n\n".join(item.outputs)))
+            self.notify(f"output of #{run.id} copied (OSC 52)", timeout=2)
+
+    def action_dismiss(self) -> None:  # type: ignore[override]
+        self.dismiss()
 
 
 class CompareScreen(CtrustScreen):
     NAV = "compare"
+    BINDINGS = [
+        Binding("b", "baseline", "Baseline", id="compare.baseline"),
+        Binding("r", "refresh", "Refresh", id="compare.refresh"),
+        Binding("escape", "back", "Back", id="compare.back"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runs: dict[int, Any] = {}
+        self.baseline: int | None = None
+        self.selected: list[int] = []
+        self.flip_dim: str | None = None
+        self.flip_rows: list[tuple[Any, list[tuple[Any, Any]]]] = []
+        self._auto_selected = False
+
+    def compose(self) -> ComposeResult:
+        yield self.nav()
+        with Horizontal(id="compare-top"):
+            yield SelectionList[int](id="run-picker")
+            with Vertical(id="compare-right"):
+                yield DataTable(id="compare-table", cursor_type="row")
+                with ContentSwitcher(initial="chart-scroll", id="compare-views"):
+                    with VerticalScroll(id="chart-scroll"):
+                        yield Static(id="chart")
+                    yield DataTable(id="flips", cursor_type="row", zebra_stripes=True)
+        yield Static(id="compare-status", classes="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        picker = self.query_one("#run-picker", SelectionList)
+        picker.border_title = "runs (space picks, b = baseline)"
+        self.load_runs()
+
+    def _status(self, text: Text | str) -> None:
+        self.query_one("#compare-status", Static).update(text if isinstance(text, Text) else Text(text))
+
+    def action_refresh(self) -> None:
+        self.load_runs()
+
+    def on_screen_resume(self) -> None:
+        self.load_runs()
+
+    # -- run list -----------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="compare-runs", exit_on_error=False)
+    def load_runs(self) -> None:
+        try:
+            with self.capp.read_store() as store:
+                runs = store.runs()
+        except CtrustError as exc:
+            self.app.call_from_thread(self._status, str(exc))
+            return
+        self.app.call_from_thread(self._fill_runs, runs)
+
+    def _fill_runs(self, runs: list[Any]) -> None:
+        picker = self.query_one("#run-picker", SelectionList)
+        known = set(self.runs)
+        self.runs = {r.id: r for r in runs}
+        if not self._auto_selected and runs:
+            base = runs[0].model_name.split("--")[0]
+            same = sorted((r for r in runs if r.model_name.split("--")[0] == base), key=lambda r: r.id)[:4]
+            self.selected = [r.id for r in same]
+            dense = [r.id for r in same if r.compression.split("@")[0] == "none"]
+            self.baseline = dense[0] if dense else (self.selected[0] if self.selected else None)
+            self._auto_selected = True
+        if set(self.runs) != known or picker.option_count != len(runs):
+            with self.app.batch_update():
+                picker.clear_options()
+                for r in sorted(runs, key=lambda r: r.id):
+                    picker.add_option((run_label(r, 36), r.id, r.id in self.selected))
+        if not runs:
+            self._status("no runs yet: a comparison needs 2+ runs of one model (Setup, 3)")
+            return
+        self.recompute()
+
+    @on(SelectionList.SelectedChanged, "#run-picker")
+    def _picked(self, event: SelectionList.SelectedChanged) -> None:
+        sel = sorted(event.selection_list.selected)
+        if sel == sorted(self.selected):
+            return
+        self.selected = sel
+        if self.baseline not in sel:
+            self.baseline = sel[0] if sel else None
+        self.recompute()
+
+    def action_baseline(self) -> None:
+        picker = self.query_one("#run-picker", SelectionList)
+        if picker.highlighted is None:
+            return
+        rid = picker.get_option_at_index(picker.highlighted).value
+        if rid not in self.selected:
+            picker.select(rid)
+            self.selected = sorted(set(self.selected) | {rid})
+        self.baseline = rid
+        self.recompute()
+
+    def action_back(self) -> None:
+        views = self.query_one("#compare-views", ContentSwitcher)
+        if views.current == "flips":
+            views.current = "chart-scroll"
+            self.query_one("#compare-table").focus()
+
+    # -- table + chart ------------------------------------------------------------------------
+    def recompute(self) -> None:
+        if self.baseline is None or len(self.selected) < 2:
+            self.query_one("#compare-table", DataTable).clear(columns=True)
+            self.query_one("#chart", Static).update(Text("pick 2+ runs of the same model (space)", style="dim"))
+            self._status("pick 2 or more runs of the same model (space); b makes the highlighted run the baseline")
+            return
+        others = [r for r in self.selected if r != self.baseline]
+        self.compute(self.baseline, others)
+
+    @work(thread=True, exclusive=True, group="compare-compute", exit_on_error=False)
+    def compute(self, baseline: int, others: list[int]) -> None:
+        pairs: dict[int, dict[str, Any]] = {}
+        errors: list[str] = []
+        with self.capp.read_store() as store:
+            scores: dict[int, dict[str, Any]] = {}
+            for s in store.scores([baseline, *others]):
+                scores.setdefault(s.run_id, {})[s.dimension] = s
+            for other in others:
+                try:
+                    pairs[other] = {c.dimension: c for c in compare_runs(store, baseline, other)}
+                except CtrustError as exc:
+                    errors.append(str(exc))
+        self.app.call_from_thread(self._show_comparison, baseline, [o for o in others if o in pairs], scores,
+                                  pairs, errors)
+
+    def _show_comparison(self, baseline: int, others: list[int], scores: dict[int, dict[str, Any]],
+                         pairs: dict[int, dict[str, Any]], errors: list[str]) -> None:
+        self.pairs = pairs
+        self.shown = [baseline, *others]
+        table = self.query_one("#compare-table", DataTable)
+        base_run = self.runs.get(baseline)
+        dims = [d for d, _ in COLUMNS if base_run and d in base_run.dimensions]
+        with self.app.batch_update():
+            cursor = table.cursor_row
+            table.clear(columns=True)
+            table.add_column("dimension", key="dim")
+            table.add_column(Text(f"#{baseline} {strip_control(self.runs[baseline].compression)} (base)"),
+                             key=str(baseline))
+            for o in others:
+                table.add_column(Text(f"#{o} {strip_control(self.runs[o].compression)}"), key=str(o))
+            table.add_column("flips", key="flips")
+            for d in dims:
+                b = scores.get(baseline, {}).get(d)
+                cells: list[Any] = [dim_title(d), Text(fmt_num(b.score if b else None))]
+                flips = 0
+                for o in others:
+                    c = pairs[o].get(d)
+                    s = scores.get(o, {}).get(d)
+                    if c is None:
+                        cells.append(Text(fmt_num(s.score if s else None), style="dim"))
+                        continue
+                    flips += c.flipped
+                    cell = Text(fmt_num(c.score_b))
+                    if c.delta is not None:
+                        mark = "*" if c.significant else " "
+                        cell.append(f" {c.delta:+.1f}{mark}", style=delta_style(c.delta, c.significant))
+                    cells.append(cell)
+                cells.append(str(flips))
+                table.add_row(*cells, key=d)
+            if cursor < table.row_count:
+                table.move_cursor(row=cursor)
+        self._chart(dims, scores)
+        msg = Text("Δ = run − baseline on shared prompts; ")
+        msg.append("* ", style="bold")
+        msg.append("95% interval excludes zero; green = more trustworthy. enter on a dimension lists flipped prompts")
+        if errors:
+            msg = Text("; ".join(strip_control(e) for e in errors), style="bold red")
+        self._status(msg)
+
+    def _chart(self, dims: list[str], scores: dict[int, dict[str, Any]]) -> None:
+        t = Text()
+        for d in dims:
+            t.append(f"{dim_title(d)}\n", style="bold")
+            for i, rid in enumerate(self.shown):
+                s = scores.get(rid, {}).get(d)
+                val = s.score if s else None
+                color = PALETTE[i % len(PALETTE)]
+                label = strip_control(self.runs[rid].compression)[:14]
+                t.append(f"  {label:<14} ", style=color)
+                t.append_text(bar(val, 30, style=color))
+                t.append(f" {fmt_num(val):>5}\n")
+        self.query_one("#chart", Static).update(t)
+
+    # -- flips ---------------------------------------------------------------------------------
+    @on(DataTable.RowSelected, "#compare-table")
+    def _open_dimension(self, event: DataTable.RowSelected) -> None:
+        self.flip_dim = str(event.row_key.value)
+        self.load_flips(self.flip_dim, list(self.shown))
+
+    @work(thread=True, exclusive=True, group="compare-flips", exit_on_error=False)
+    def load_flips(self, dim: str, shown: list[int]) -> None:
+        flipped: list[str] = []
+        for o in shown[1:]:
+            c = self.pairs.get(o, {}).get(dim)
+            if c is not None:
+                flipped += [i for i in c.flipped_ids if i not in flipped]
+        items: dict[int, dict[str, Any]] = {}
+        with self.capp.read_store() as store:
+            for rid in shown:
+                items[rid] = {it.record.id: it for it in store.run_items(rid, dim)}
+        rows = []
+        for rec_id in flipped:
+            base_item = items[shown[0]].get(rec_id)
+            record = base_item.record if base_item else next(
+                (items[r][rec_id].record for r in shown if rec_id in items[r]), None)
+            if record is None:
+                continue
+            rows.append((record, [(self.runs[r], items[r].get(rec_id)) for r in shown]))
+        self.app.call_from_thread(self._show_flips, dim, shown, rows)
+
+    def _show_flips(self, dim: str, shown: list[int], rows: list[Any]) -> None:
+        self.flip_rows = rows
+        table = self.query_one("#flips", DataTable)
+        table.clear(columns=True)
+        table.add_column("prompt id")
+        for rid in shown:
+            table.add_column(Text(f"#{rid} {strip_control(self.runs[rid].compression)}"))
+        for i, (record, cols) in enumerate(rows):
+            table.add_row(inert(record.id, 30),
+                          *[verdict_badge(it.verdict.to_dict() if it and it.verdict else None) for _, it in cols],
+                          key=str(i))
+        self.query_one("#compare-views", ContentSwitcher).current = "flips"
+        table.focus()
+        self._status(f"{len(rows)} {dim_title(dim)} prompts flipped verdict vs the baseline · enter shows the "
+                     "outputs side by side · esc back")
+
+    @on(DataTable.RowSelected, "#flips")
+    def _open_flip(self, event: DataTable.RowSelected) -> None:
+        record, cols = self.flip_rows[int(event.row_key.value)]
+        self.app.push_screen(SideBySide(record, cols))
