@@ -6,7 +6,9 @@ Public API:
         .hessian() -> Tensor                      # H = 2/n * sum_x x x^T   (n = number of sequences)
     gptq_quantize_weight(W, H, bits, group_size=128, sym=True, act_order=True,
                          blocksize=128, percdamp=0.01) -> (Q float32, loss float)
+    gptq_quantize_rows(...same...) -> (Q float32, loss per row [rows])
     gptq_compress(module, H, bits, group_size, sym, act_order) -> dict   # in place; {"error", ...}
+    gptq_compress_shared(modules, H, bits, group_size, sym, act_order) -> list[dict]  # stacked rows
 
 Algorithm (as the reference): dead inputs (diag(H) == 0) get H_ii = 1 and W[:, i] = 0;
 damping 0.01 * mean(diag(H)); Hinv = upper Cholesky factor of H^-1; columns are quantized one
@@ -30,7 +32,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .quantizer import fake_quantize, minmax_params
+from .quantizer import minmax_params
 
 
 class HessianCollector:
@@ -60,7 +62,7 @@ def _inverse_cholesky_upper(H: torch.Tensor, percdamp: float) -> torch.Tensor:
 
 
 @torch.no_grad()
-def gptq_quantize_weight(
+def gptq_quantize_rows(
     W: torch.Tensor,
     H: torch.Tensor,
     bits: int,
@@ -69,13 +71,15 @@ def gptq_quantize_weight(
     act_order: bool = True,
     blocksize: int = 128,
     percdamp: float = 0.01,
-) -> tuple[torch.Tensor, float]:
-    """Quantize W [rows, cols] given the Hessian H [cols, cols]; returns (Q float32, loss)."""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Quantize W [rows, cols] given the Hessian H [cols, cols]; returns (Q float32, loss per row).
+    Rows are independent given H, so stacked matrices sharing an input (q/k/v) can go in one call."""
     maxq = 2**bits - 1
     W = W.detach().to(torch.float32).clone()
     H = H.detach().to(torch.float32).clone()
     rows, cols = W.shape
     scale, zero = minmax_params(W, bits, sym)  # per channel (overridden per group below)
+    scale, zero = scale.flatten(), zero.flatten()
 
     dead = torch.diag(H) == 0
     H[dead, dead] = 1
@@ -103,28 +107,48 @@ def gptq_quantize_weight(
             col = i1 + i
             if group_size != -1 and col % group_size == 0:
                 scale, zero = minmax_params(W[:, col : col + group_size], bits, sym)
+                scale, zero = scale.flatten(), zero.flatten()
             w = W1[:, i]
-            d = Hinv1[i, i]
-            q = fake_quantize(w.unsqueeze(1), scale, zero, maxq).flatten()
+            q = torch.round(w / scale).add_(zero).clamp_(0, maxq).sub_(zero).mul_(scale)
             Q1[:, i] = q
-            err = (w - q) / d
-            losses += err * err
+            err = Err1[:, i]
+            torch.sub(w, q, out=err).div_(Hinv1[i, i])
+            losses.addcmul_(err, err)
             W1[:, i:].addr_(err, Hinv1[i, i:], alpha=-1.0)
-            Err1[:, i] = err
         Q[:, i1:i2] = Q1
         if i2 < cols:
             W[:, i2:].addmm_(Err1, Hinv[i1:i2, i2:], alpha=-1.0)
 
     if perm is not None:
         Q = Q[:, torch.argsort(perm)]
-    return Q, float(losses.sum()) / 2
+    return Q, losses / 2
+
+
+def gptq_quantize_weight(W, H, bits, group_size=128, sym=True, act_order=True, blocksize=128, percdamp=0.01):
+    """Quantize W [rows, cols] given the Hessian H [cols, cols]; returns (Q float32, loss)."""
+    Q, losses = gptq_quantize_rows(W, H, bits, group_size, sym, act_order, blocksize, percdamp)
+    return Q, float(losses.sum())
+
+
+@torch.no_grad()
+def gptq_compress_shared(
+    modules: list[nn.Linear], H: torch.Tensor, bits: int, group_size: int, sym: bool, act_order: bool
+) -> list[dict]:
+    """GPTQ for linears that share one input/Hessian (q/k/v, gate/up): one pass over their stacked
+    rows -- the same result as one call per module, with a third of the Python column loop."""
+    Ws = [m.weight.data for m in modules]
+    Q, losses = gptq_quantize_rows(torch.cat([w.float() for w in Ws]), H, bits, group_size, sym, act_order)
+    out, r0 = [], 0
+    for m, W in zip(modules, Ws):
+        r1 = r0 + W.shape[0]
+        m.weight.data = Q[r0:r1].to(W.dtype).contiguous()
+        out.append({"error": float(losses[r0:r1].sum()), "sparsity": float((m.weight.data == 0).float().mean())})
+        r0 = r1
+    return out
 
 
 @torch.no_grad()
 def gptq_compress(
     module: nn.Linear, H: torch.Tensor, bits: int, group_size: int, sym: bool, act_order: bool
 ) -> dict:
-    W = module.weight.data
-    Q, loss = gptq_quantize_weight(W, H, bits, group_size, sym, act_order)
-    module.weight.data = Q.to(W.dtype)
-    return {"error": loss, "sparsity": float((module.weight.data == 0).float().mean())}
+    return gptq_compress_shared([module], H, bits, group_size, sym, act_order)[0]

@@ -8,7 +8,7 @@ Public API (used by gptq/sparsegpt/wanda here, and available to awq.py):
     sequential_groups(names, true_sequential) -> list[list[str]]
     capture_first_layer_inputs(model, ids, device, batch=None) -> (hidden [n, seq, h], kwargs)
     run_sequential(model, ids, *, device, make_collector, compress, true_sequential,
-                   progress=None, cancel=None, label="", batch=None) -> dict[str, dict]
+                   progress=None, cancel=None, label="", batch=None, compress_shared=None) -> dict[str, dict]
     run_weight_only(model, *, device, compress, progress=None, cancel=None, label="") -> dict[str, dict]
 
 How `run_sequential` works (as the reference GPTQ/SparseGPT/Wanda `llama.py` scripts do):
@@ -256,9 +256,14 @@ def run_sequential(
     cancel: CancelFn | None = None,
     label: str = "",
     batch: int | None = None,
+    compress_shared: Callable[[int, list[str], list[nn.Linear], Collector], dict[str, dict]] | None = None,
 ) -> dict[str, dict]:
     """Compress every nn.Linear of every decoder layer, layer by layer, on calibration `ids`
     ([n, seq] LongTensor). Returns {"<layer>.<module name>": stats from `compress`}.
+
+    `compress_shared(layer_idx, names, modules, collector) -> {name: stats}`, if given, is called
+    once for modules that share one collector (q/k/v, gate/up) instead of `compress` per module
+    (GPTQ quantizes the stacked rows in one pass: rows are independent given H).
 
     `compress` must overwrite `module.weight.data` (same shape/dtype) and must not modify the
     collector's tensors in place (q/k/v and gate/up share one collector)."""
@@ -293,10 +298,19 @@ def run_sequential(
             finally:
                 hooks.remove()
             old = {n: m.weight.detach().clone() for n, m in mods.items()} if fixup else {}
-            for name, mod in mods.items():
-                _emit(progress, label, i + 1, n_layers, f"compress {name}", f"layer {i + 1}/{n_layers}: {name}")
-                st = compress(i, name, mod, hooks.collector(name))
-                stats[f"{i}.{name}"] = st
+            clusters: dict[str, list[str]] = {}  # modules fed the same input -> one collector
+            for name in mods:
+                clusters.setdefault(hooks.alias.get(name, name), []).append(name)
+            for names in clusters.values():
+                what = ", ".join(names)
+                _emit(progress, label, i + 1, n_layers, f"compress {names[0]}", f"layer {i + 1}/{n_layers}: {what}")
+                col = hooks.collector(names[0])
+                if compress_shared is not None and len(names) > 1:
+                    for name, st in compress_shared(i, names, [mods[n] for n in names], col).items():
+                        stats[f"{i}.{name}"] = st
+                else:
+                    for name in names:
+                        stats[f"{i}.{name}"] = compress(i, name, mods[name], col)
             if fixup:
                 for name, mod in mods.items():
                     delta = (mod.weight.detach().to(torch.float32) - old[name].to(torch.float32)).t()

@@ -90,24 +90,31 @@ def apply_method(
             compress=lambda i, name, mod, c: wanda_compress(mod, c.sq, sp, n, m),
         )
     else:
-        from .gptq import HessianCollector, gptq_compress
-        from .sparsegpt import sparsegpt_compress
+        from .gptq import HessianCollector, gptq_compress, gptq_compress_shared
+        from .sparsegpt import sparsegpt_compress, sparsegpt_compress_shared
 
         if spec.method == "gptq":
             true_seq = True
+            args = (spec.bits, spec.group_size, spec.sym, spec.act_order)
 
             def compress(i, name, mod, c):
-                return gptq_compress(mod, c.hessian(), spec.bits, spec.group_size, spec.sym, spec.act_order)
+                return gptq_compress(mod, c.hessian(), *args)
+
+            def shared(i, names, mods, c):
+                return dict(zip(names, gptq_compress_shared(mods, c.hessian(), *args)))
         else:
 
             def compress(i, name, mod, c):
                 return sparsegpt_compress(mod, c.hessian(), sp, n, m)
 
+            def shared(i, names, mods, c):
+                return dict(zip(names, sparsegpt_compress_shared(mods, c.hessian(), sp, n, m)))
+
         layers = run_sequential(
             model, calib_ids, device=device, true_sequential=true_seq, progress=progress, cancel=cancel,
             label=label, batch=batch,
             make_collector=lambda name, mod: HessianCollector(mod.in_features, device),
-            compress=compress,
+            compress=compress, compress_shared=shared,
         )
 
     zeros = total = 0

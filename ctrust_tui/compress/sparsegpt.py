@@ -2,9 +2,10 @@
 
 Public API:
 
-    sparsegpt_prune_weight(W, H, sparsity=None, n=None, m=None, blocksize=128, percdamp=0.01)
-        -> (W_pruned float32, loss float)
+    sparsegpt_prune_weight(W, H, sparsity=None, n=None, m=None, blocksize=128, percdamp=0.01,
+                           row_splits=None) -> (W_pruned float32, loss per row)
     sparsegpt_compress(module, H, sparsity=None, n=None, m=None) -> dict   # in place; {"error", "sparsity"}
+    sparsegpt_compress_shared(modules, H, ...) -> list[dict]     # q/k/v in one pass, masks per matrix
 
 H is the same Hessian as GPTQ's (`gptq.HessianCollector`). Dead inputs get H_ii = 1 and
 W[:, i] = 0; damping 0.01 * mean(diag H); Hinv = upper Cholesky factor of H^-1. Columns are
@@ -33,7 +34,10 @@ def sparsegpt_prune_weight(
     m: int | None = None,
     blocksize: int = 128,
     percdamp: float = 0.01,
-) -> tuple[torch.Tensor, float]:
+    row_splits: list[int] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Prune W [rows, cols] given H [cols, cols]; returns (W_pruned float32, loss per row).
+    `row_splits`: sizes of stacked matrices sharing H (q/k/v): masks are chosen per matrix."""
     W = W.detach().to(torch.float32).clone()
     H = H.detach().to(torch.float32).clone()
     rows, cols = W.shape
@@ -60,10 +64,15 @@ def sparsegpt_prune_weight(
             mask1 = torch.zeros_like(W1, dtype=torch.bool)
         else:
             score = (W1 * W1) / (dinv.reshape(1, -1) ** 2)
-            k = int(score.numel() * float(sparsity))
-            flat = torch.zeros(score.numel(), dtype=torch.bool, device=W.device)
-            flat[torch.sort(score.flatten(), stable=True).indices[:k]] = True
-            mask1 = flat.reshape(score.shape)
+            mask1 = torch.zeros_like(W1, dtype=torch.bool)
+            r0 = 0
+            for size in row_splits or [rows]:
+                seg = score[r0 : r0 + size]
+                k = int(seg.numel() * float(sparsity))
+                flat = torch.zeros(seg.numel(), dtype=torch.bool, device=W.device)
+                flat[torch.sort(seg.flatten(), stable=True).indices[:k]] = True
+                mask1[r0 : r0 + size] = flat.reshape(seg.shape)
+                r0 += size
         for i in range(count):
             if structured and i % m == 0:
                 score = W1[:, i : i + m] ** 2 / (dinv[i : i + m].reshape(1, -1) ** 2)
@@ -73,19 +82,33 @@ def sparsegpt_prune_weight(
             d = Hinv1[i, i]
             q = w.masked_fill(mask1[:, i], 0.0)
             Q1[:, i] = q
-            err = (w - q) / d
-            losses += err * err
+            err = Err1[:, i]
+            torch.sub(w, q, out=err).div_(d)
+            losses.addcmul_(err, err)
             W1[:, i:].addr_(err, Hinv1[i, i:], alpha=-1.0)
-            Err1[:, i] = err
         W[:, i1:i2] = Q1
         if i2 < cols:
             W[:, i2:].addmm_(Err1, Hinv[i1:i2, i2:], alpha=-1.0)
-    return W, float(losses.sum()) / 2
+    return W, losses / 2
+
+
+@torch.no_grad()
+def sparsegpt_compress_shared(modules: list[nn.Linear], H: torch.Tensor, sparsity=None, n=None, m=None) -> list[dict]:
+    """SparseGPT for linears sharing one Hessian (q/k/v, gate/up) in one pass over their stacked rows;
+    masks are still chosen per matrix, so the result equals one call per module."""
+    Ws = [mod.weight.data for mod in modules]
+    P, losses = sparsegpt_prune_weight(
+        torch.cat([w.float() for w in Ws]), H, sparsity, n, m, row_splits=[w.shape[0] for w in Ws]
+    )
+    out, r0 = [], 0
+    for mod, W in zip(modules, Ws):
+        r1 = r0 + W.shape[0]
+        mod.weight.data = P[r0:r1].to(W.dtype).contiguous()
+        out.append({"error": float(losses[r0:r1].sum()), "sparsity": float((mod.weight.data == 0).float().mean())})
+        r0 = r1
+    return out
 
 
 @torch.no_grad()
 def sparsegpt_compress(module: nn.Linear, H: torch.Tensor, sparsity=None, n=None, m=None) -> dict:
-    W = module.weight.data
-    P, loss = sparsegpt_prune_weight(W, H, sparsity, n, m)
-    module.weight.data = P.to(W.dtype)
-    return {"error": loss, "sparsity": float((module.weight.data == 0).float().mean())}
+    return sparsegpt_compress_shared([module], H, sparsity, n, m)[0]

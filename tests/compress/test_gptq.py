@@ -84,3 +84,21 @@ def test_gptq_beats_rtn_on_the_model_calibration_outputs(bits):
         W = model.model.layers[0].self_attn.q_proj.weight
         assert W.dtype == torch.float32
     assert errs["gptq"] < errs["rtn"]
+
+
+def test_stacked_modules_give_the_same_result_as_one_by_one():
+    from torch import nn
+
+    from ctrust_tui.compress.gptq import gptq_compress, gptq_compress_shared
+
+    H = hessian(correlated_inputs(d=64))
+    torch.manual_seed(4)
+    a, b = nn.Linear(64, 32, bias=False), nn.Linear(64, 16, bias=False)
+    a2, b2 = nn.Linear(64, 32, bias=False), nn.Linear(64, 16, bias=False)
+    a2.load_state_dict(a.state_dict())
+    b2.load_state_dict(b.state_dict())
+    st = gptq_compress_shared([a, b], H, 4, 16, True, True)
+    st1, st2 = gptq_compress(a2, H, 4, 16, True, True), gptq_compress(b2, H, 4, 16, True, True)
+    assert torch.allclose(a.weight, a2.weight, atol=1e-6) and torch.allclose(b.weight, b2.weight, atol=1e-6)
+    assert st[0]["error"] == pytest.approx(st1["error"], rel=1e-4)
+    assert st[1]["error"] == pytest.approx(st2["error"], rel=1e-4)

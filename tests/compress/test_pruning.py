@@ -101,6 +101,7 @@ def test_sparsegpt_reconstruction_beats_magnitude(spec):
     c = HessianCollector(128, "cpu")
     c.add(X.unsqueeze(0))
     P, loss = sparsegpt_prune_weight(W, c.hessian(), **spec)
+    loss = float(loss.sum())
     M = W.masked_fill(magnitude_mask(W, spec.get("sparsity"), spec.get("n"), spec.get("m")), 0)
     assert float((P == 0).float().mean()) == pytest.approx(0.5)
     err_s = ((X @ (W - P).t()) ** 2).sum()
@@ -120,3 +121,25 @@ def test_sparsegpt_beats_magnitude_on_model_outputs(spec):
         with torch.no_grad():
             errs[method] = float(((model(ids()).logits - ref) ** 2).mean())
     assert errs["sparsegpt"] < errs["magnitude"]
+
+
+@pytest.mark.parametrize("spec", [dict(sparsity=0.5), dict(n=2, m=4)])
+def test_sparsegpt_stacked_modules_match_one_by_one(spec):
+    from torch import nn
+
+    from ctrust_tui.compress.sparsegpt import sparsegpt_compress, sparsegpt_compress_shared
+
+    g = torch.Generator().manual_seed(5)
+    X = torch.randn(512, 64, generator=g) @ torch.randn(64, 64, generator=g)
+    c = HessianCollector(64, "cpu")
+    c.add(X.unsqueeze(0))
+    torch.manual_seed(6)
+    a, b = nn.Linear(64, 32, bias=False), nn.Linear(64, 16, bias=False)
+    a2, b2 = nn.Linear(64, 32, bias=False), nn.Linear(64, 16, bias=False)
+    a2.load_state_dict(a.state_dict())
+    b2.load_state_dict(b.state_dict())
+    sparsegpt_compress_shared([a, b], c.hessian(), **spec)
+    sparsegpt_compress(a2, c.hessian(), **spec)
+    sparsegpt_compress(b2, c.hessian(), **spec)
+    assert torch.equal(a.weight == 0, a2.weight == 0) and torch.equal(b.weight == 0, b2.weight == 0)
+    assert torch.allclose(a.weight, a2.weight, atol=1e-5) and torch.allclose(b.weight, b2.weight, atol=1e-5)
