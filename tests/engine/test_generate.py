@@ -6,13 +6,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from tokenizers import Tokenizer, models, pre_tokenizers, trainers  # noqa: E402
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast  # noqa: E402
+from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from ctrust_tui.backend import GenRequest  # noqa: E402
-from ctrust_tui.engine.generate import Generator, batch_seed, render_messages, truncate_at_stop  # noqa: E402
-from ctrust_tui.errors import Cancelled  # noqa: E402
-from ctrust_tui.trust.types import Decoding, Message  # noqa: E402
+from ctrust_tui.backend import GenRequest
+from ctrust_tui.engine.generate import Generator, batch_seed, render_messages, truncate_at_stop
+from ctrust_tui.errors import Cancelled
+from ctrust_tui.trust.types import Decoding, Message
 
 SENTENCES = [
     "the cat sat on the mat .",
