@@ -21,3 +21,10 @@ class CtrustScreen(Screen):
 
     def nav(self) -> NavBar:
         return NavBar(self.NAV, readonly=self.capp.readonly)
+
+    def on_worker_state_changed(self, event) -> None:
+        """Worker.StateChanged does not bubble: every screen turns its workers' errors into a modal."""
+        from textual.worker import WorkerState
+
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            self.capp.show_error(event.worker.error)

@@ -49,6 +49,7 @@ class BrowseScreen(CtrustScreen):
         self.search_rows: list[dict[str, Any]] = []
         self.level = "runs"
         self._back_from_search = "runs"
+        self._error_shown = False
 
     def compose(self) -> ComposeResult:
         yield self.nav()
@@ -132,9 +133,15 @@ class BrowseScreen(CtrustScreen):
                 runs = store.runs()
                 rows = build_rows(runs, store.scores([r.id for r in runs]))
         except CtrustError as exc:
-            self.app.call_from_thread(self._status, str(exc))
+            self.app.call_from_thread(self._load_error, exc)
             return
         self.app.call_from_thread(self._fill_runs, rows)
+
+    def _load_error(self, exc: CtrustError) -> None:
+        self._status(str(exc))
+        if not self._error_shown:  # one modal, then the status line keeps saying it
+            self._error_shown = True
+            self.capp.show_error(exc)
 
     def _fill_runs(self, rows: list[Any]) -> None:
         table = self.query_one("#runs", DataTable)

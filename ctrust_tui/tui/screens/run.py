@@ -215,7 +215,6 @@ class RunScreen(CtrustScreen):
                 self.queue_avg[label.split("@")[0]] = sum(vals) / len(vals) if vals else None
                 log_lines.append(f"■ run #{ev.run_id} {label} finished in {fmt_secs(ev.seconds)}: "
                                  f"{ev.generated} generated, {ev.cached} cached")
-                self.current = {}
                 dirty |= {"header", "current"}
             elif isinstance(ev, RunFailed):
                 self.queue_status[strip_control(ev.compression).split("@")[0]] = "failed"
@@ -272,7 +271,7 @@ class RunScreen(CtrustScreen):
         style = {"failed": "bold red", "cancelled": "bold magenta", "cancelling": "bold magenta",
                  "finished": "bold green"}.get(self.state, "bold yellow")
         t.append(f"  {self.state}", style=style)
-        self.query_one("#run-title", Static).update(t)
+        self.query_one("#run-title", Static).update(t, layout=False)
         q = Text("queue ")
         icons = {"queued": ("·", "dim"), "running": ("▶", "bold yellow"), "done": ("✓", "green"),
                  "failed": ("✗", "red"), "cancelled": ("■", "magenta")}
@@ -285,7 +284,7 @@ class RunScreen(CtrustScreen):
             avg = self.queue_avg.get(label)
             if status == "done" and avg is not None:
                 q.append(f" mean {avg:.1f}", style="green")
-        self.query_one("#run-queue", Static).update(q)
+        self.query_one("#run-queue", Static).update(q, layout=False)
 
     def _render_progress(self) -> None:
         p = self.progress
@@ -294,7 +293,7 @@ class RunScreen(CtrustScreen):
             label.update(Text(""))
             return
         self.query_one("#gen-bar", ProgressBar).update(total=max(1, p.total), progress=p.done)
-        label.update(Text(f"{p.done}/{p.total} ({p.cached} cached) · {fmt_num(p.tokens_per_s)} tok/s · "
+        label.update(layout=False, content=Text(f"{p.done}/{p.total} ({p.cached} cached) · {fmt_num(p.tokens_per_s)} tok/s · "
                           f"elapsed {fmt_secs(p.elapsed_s)} · ETA {fmt_secs(p.eta_s)}"))
 
     def _render_scores(self) -> None:
@@ -303,7 +302,10 @@ class RunScreen(CtrustScreen):
         if not order:
             widget.update(Text("scores appear here as verdicts arrive", style="dim"))
             return
-        widget.update(score_table([self.scores[d] for d in order]))
+        height = len(order) + 1
+        resized = widget.styles.height is None or widget.styles.height.value != height
+        widget.styles.height = height
+        widget.update(score_table([self.scores[d] for d in order]), layout=resized)
 
     def _render_current(self) -> None:
         widget = self.query_one("#current", Static)
@@ -329,4 +331,4 @@ class RunScreen(CtrustScreen):
             t.append_text(inert(out_flat[-200:] if len(out_flat) > 200 else out_flat))
         if len(items) > MAX_CURRENT:
             t.append(f"\n… and {len(items) - MAX_CURRENT} more prompts in this batch", style="dim")
-        widget.update(t)
+        widget.update(t, layout=False)  # fixed-size region: no relayout per batch

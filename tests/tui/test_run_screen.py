@@ -1,0 +1,179 @@
+"""Setup → start → live streaming → scores → finished; cancel with confirmation; inline validation."""
+
+from __future__ import annotations
+
+import time
+
+from conftest import fake_factory
+from tui_helpers import rendered, wait_for
+
+from ctrust_tui.events import TokensGenerated
+from ctrust_tui.store import open_store
+from ctrust_tui.tui.app import CtrustApp
+
+
+def _select_dims(screen, dims):
+    sl = screen.query_one("#dims")
+    sl.deselect_all()
+    for d in dims:
+        sl.select(d)
+
+
+async def test_setup_start_streams_scores_and_finishes(tmp_path, models_dir):
+    app = CtrustApp(tmp_path / "cache.db", models_dir, backend_factory=fake_factory(delay=0.01, batch_size=3))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("3")
+        setup = app.screen
+        assert type(setup).__name__ == "SetupScreen"
+        _select_dims(setup, ["advglue", "stereotype"])
+        setup.query_one("#limit").value = "3"
+        setup.query_one("#specs").value = "wanda-2:4"
+        await pilot.press("ctrl+p")  # palette opens (then close it) — the palette is part of the flow
+        await pilot.press("escape")
+        setup.query_one("#specs").focus()
+        await pilot.press("enter")
+        assert [str(s) for s in setup.queue] == ["none", "wanda-2:4"]
+        await pilot.press("ctrl+r")
+        run = app.get_screen("run")
+        await wait_for(pilot, lambda: app.screen is run)
+        seen_stream = []
+
+        def streaming() -> bool:
+            text = rendered(run.query_one("#current"))
+            if "◂ " in text and any(w in text for w in ("agree", "wrong", "yes", "no", "sorry", "positive", "A")):
+                seen_stream.append(text)
+            return bool(seen_stream)
+
+        await wait_for(pilot, streaming, timeout=10)
+        await wait_for(pilot, lambda: not run.running, timeout=20)
+        assert run.state == "finished", rendered(run.query_one("#run-title"))
+        scores = rendered(run.query_one("#scores"))
+        assert "AdvGLUE" in scores and "Stereotype" in scores and "✓" in scores
+        assert run.queue_status == {"none": "done", "wanda-2:4": "done"}
+        # events were batched: far fewer UI updates than runner events
+        with open_store(app.db_path, readonly=True) as store:
+            runs = store.runs()
+            assert [r.status for r in runs] == ["finished", "finished"]
+            assert {s.dimension for s in store.scores([runs[0].id]) if s.final} == {"advglue", "stereotype"}
+
+
+async def test_events_are_batched_and_keys_stay_responsive(tmp_path, models_dir):
+    app = CtrustApp(tmp_path / "cache.db", models_dir,
+                    backend_factory=fake_factory(delay=0.04, batch_size=4, chunk_words=1))
+    counts = {"tokens": 0}
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("3")
+        _select_dims(app.screen, ["ethics", "stereotype", "advglue"])
+        run = app.get_screen("run")
+        orig = run.apply_events
+
+        def counting(events):
+            counts["tokens"] += sum(1 for e in events if isinstance(e, TokensGenerated))
+            orig(events)
+
+        run.apply_events = counting
+        gaps: list[float] = []
+        last = [time.perf_counter()]
+
+        def tick() -> None:  # event-loop lag = how late a key would be handled
+            now = time.perf_counter()
+            gaps.append(now - last[0] - 0.01)
+            last[0] = now
+
+        started = time.perf_counter()
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: app.screen is run)
+        await pilot.pause(0.3)  # past the screen switch and the worker's imports
+        timer = app.set_interval(0.01, tick)
+        last[0] = time.perf_counter()
+        latencies = []
+        while run.running:
+            t0 = time.perf_counter()
+            await pilot.press("down")
+            latencies.append(time.perf_counter() - t0)
+            await pilot.pause(0.1)
+        timer.stop()
+        elapsed = time.perf_counter() - started
+        assert run.state == "finished"
+        assert counts["tokens"] > run.batches, "token events must be coalesced into batches"
+        assert run.batches <= elapsed * 16 + 3, (run.batches, elapsed)
+        gaps.sort()
+        median, p95 = gaps[len(gaps) // 2], gaps[int(0.95 * (len(gaps) - 1))]
+        assert median < 0.05, gaps
+        assert p95 < 0.15, gaps
+        print(f"\nbatches={run.batches} token_events={counts['tokens']} elapsed={elapsed:.2f}s "
+              f"loop lag median={1000 * median:.1f}ms p95={1000 * p95:.1f}ms max={1000 * gaps[-1]:.1f}ms "
+              f"pilot key round trips={[round(1000 * x) for x in latencies]}ms")
+
+
+async def test_cancel_asks_for_confirmation(tmp_path, models_dir):
+    app = CtrustApp(tmp_path / "cache.db", models_dir, backend_factory=fake_factory(delay=0.2, batch_size=2))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("3")
+        _select_dims(app.screen, ["ethics"])
+        await pilot.press("ctrl+r")
+        run = app.get_screen("run")
+        await wait_for(pilot, lambda: app.screen is run and run.running and run.run_id is not None)
+        await pilot.press("x")
+        assert type(app.screen).__name__ == "ConfirmModal"
+        await pilot.press("n")
+        assert app.screen is run and run.running and not run.cancel_event.is_set()
+        await pilot.press("x")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not run.running, timeout=10)
+        assert run.state == "cancelled"
+        assert "cancelled" in rendered(run.query_one("#run-title"))
+        with open_store(app.db_path, readonly=True) as store:
+            assert store.runs()[0].status == "cancelled"
+
+
+async def test_inline_validation_and_queue(tmp_path, models_dir):
+    app = CtrustApp(tmp_path / "cache.db", models_dir, backend_factory=fake_factory())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("3")
+        s = app.screen
+        s.query_one("#method").value = "gptq"
+        s.query_one("#group").value = "100"
+        await pilot.pause()
+        assert "power of two" in rendered(s.query_one("#spec-preview"))
+        s.query_one("#group").value = "128"
+        await pilot.pause()
+        assert "gptq-4b-g128" in rendered(s.query_one("#spec-preview"))
+        s.query_one("#method").value = "wanda"
+        await pilot.pause()
+        assert s.query_one("#row-pattern").display and not s.query_one("#row-bits").display
+        assert s.query_one("#row-calib").display
+        s.query_one("#pattern").value = "unstructured"
+        s.query_one("#sparsity").value = "1.5"
+        await pilot.pause()
+        assert "sparsity must be in (0, 1)" in rendered(s.query_one("#spec-preview"))
+        s.query_one("#method").value = "magnitude"
+        await pilot.pause()
+        assert not s.query_one("#row-calib").display
+        s.query_one("#specs").value = "gptq-5b"
+        s.query_one("#specs").focus()
+        await pilot.press("enter")
+        assert "unsupported bits" in rendered(s.query_one("#spec-preview"))
+        s.query_one("#specs").value = "gptq-4b-g128, wanda-2:4"
+        await pilot.press("enter")
+        assert [str(x) for x in s.queue] == ["none", "gptq-4b-g128", "wanda-2:4"]
+        labels = [str(o.prompt) for o in s.query_one("#dims")._options]
+        assert any("AdvGLUE dev (offline substitute for AdvGLUE++)" in lbl for lbl in labels)
+        s.query_one("#dims").deselect_all()
+        await pilot.press("ctrl+r")
+        assert "select at least one dimension" in rendered(s.query_one("#setup-errors"))
+        assert app.screen is s
+
+
+async def test_bad_model_shows_modal_not_traceback(tmp_path, models_dir):
+    app = CtrustApp(tmp_path / "cache.db", models_dir, backend_factory=fake_factory())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("3")
+        _select_dims(app.screen, ["ethics"])
+        app.screen.query_one("#model-path").value = "/nonexistent/model"
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ErrorModal")
+        body = rendered(app.screen.query_one("#dialog-body"))
+        assert "not found" in body and "Traceback" not in body
+        await pilot.press("enter")
+        assert type(app.screen).__name__ == "RunScreen"
