@@ -52,7 +52,7 @@ class RunDisplay:
             self.progress.stop()
 
     def line(self, text: str) -> None:
-        self.console.print(strip_control(text), markup=False, highlight=False)
+        self.console.print(strip_control(text), markup=False, highlight=False, soft_wrap=True)
 
     def handle(self, ev: Event) -> None:
         p = self.progress
