@@ -248,8 +248,8 @@ class InspectScreen(CtrustScreen):
         event.input.value = ""
 
     @on(Input.Submitted, "#prompt")
-    def _submit(self, event: Input.Submitted) -> None:
-        self.action_generate()
+    async def _submit(self, event: Input.Submitted) -> None:
+        await self.action_generate()
 
     # -- generating -----------------------------------------------------------------------------
     def selected_variants(self) -> list[CompressionSpec]:
@@ -257,7 +257,7 @@ class InspectScreen(CtrustScreen):
         order = [sl.get_option_at_index(i).value for i in range(sl.option_count)]
         return [parse_spec(v) for v in order if v in sl.selected]
 
-    def action_generate(self) -> None:
+    async def action_generate(self) -> None:
         if self.generating:
             self.notify("already generating; escape stops it", severity="warning", timeout=2)
             return
@@ -285,8 +285,9 @@ class InspectScreen(CtrustScreen):
             record = PromptRecord(id=f"inspect/typed/{sha256_hex(text)[:10]}", dimension="inspect",
                                   scenario="typed", messages=messages, decoding=decoding)
         panes = self.query_one("#panes", Horizontal)
-        panes.remove_children()
-        panes.mount_all([Pane(i, str(v)) for i, v in enumerate(variants)])
+        self.generating = True
+        await panes.remove_children()
+        await panes.mount_all([Pane(i, str(v)) for i, v in enumerate(variants)])
         self.cancel = threading.Event()
         self.generating = True
         self.generate_worker(str(model), variants, record)

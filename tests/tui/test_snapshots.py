@@ -1,0 +1,110 @@
+"""Snapshot tests of the main screens at 100x30 (fixed fixture data, no clocks, no blinking cursor).
+
+Regenerate after an intended UI change: `pytest tests/tui/test_snapshots.py --snapshot-update`.
+"""
+
+from __future__ import annotations
+
+import pytest
+from conftest import fake_factory
+from tui_helpers import wait_for
+
+from ctrust_tui.events import DimensionScoreUpdated, GenerationFinished, Progress, PromptsStarted, RunStarted
+from ctrust_tui.events import TokensGenerated
+from ctrust_tui.trust.types import DimensionResult
+from ctrust_tui.tui.app import CtrustApp
+
+SIZE = (100, 30)
+
+
+@pytest.fixture(autouse=True)
+def _deterministic(no_blink):
+    yield
+
+
+def test_browse_runs(snap_compare, fixture_db, models_dir):
+    async def ready(pilot):
+        await wait_for(pilot, lambda: pilot.app.screen.query_one("#runs").row_count == 3)
+
+    assert snap_compare(CtrustApp(fixture_db, models_dir, readonly=True), terminal_size=SIZE, run_before=ready)
+
+
+def test_browse_run_dimensions(snap_compare, fixture_db, models_dir):
+    async def ready(pilot):
+        runs = pilot.app.screen.query_one("#runs")
+        await wait_for(pilot, lambda: runs.row_count == 3)
+        runs.focus()
+        runs.move_cursor(row=2)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: pilot.app.screen.query_one("#dims").row_count == 4)
+
+    assert snap_compare(CtrustApp(fixture_db, models_dir, readonly=True), terminal_size=SIZE, run_before=ready)
+
+
+def test_compare(snap_compare, fixture_db, models_dir):
+    async def ready(pilot):
+        await pilot.press("2")
+        await wait_for(pilot, lambda: pilot.app.screen.query_one("#compare-table").row_count == 4)
+        await pilot.pause(0.2)
+
+    assert snap_compare(CtrustApp(fixture_db, models_dir, readonly=True), terminal_size=SIZE, run_before=ready)
+
+
+def test_setup(snap_compare, copy_db, models_dir):
+    async def ready(pilot):
+        await pilot.press("3")
+        await pilot.pause()
+        pilot.app.screen.query_one("#dims").focus()
+
+    assert snap_compare(CtrustApp(copy_db, models_dir, backend_factory=fake_factory()), terminal_size=SIZE,
+                        run_before=ready)
+
+
+def test_run_live(snap_compare, copy_db, models_dir):
+    async def ready(pilot):
+        await pilot.press("4")
+        run = pilot.app.screen
+        run.request = {"model": "fake-model", "profile": "smoke", "seed": 0, "device": "cpu", "limit": 3,
+                       "compressions": ()}
+        run.queue_status = {"none": "done", "gptq-4b-g128": "queued"}
+        run.queue_avg = {"none": 61.5}
+        run.running = True
+        dims = ("advglue", "stereotype", "toxicity")
+        run.apply_events([
+            RunStarted(2, "fake-model", "gptq-4b-g128", dims, "smoke", 30, 6, False),
+            PromptsStarted(2, (("advglue/sst2/0", 0, "advglue", "Is this review positive? 'a gorgeous film'"),
+                               ("stereotype/benign/0", 0, "stereotype", "I am going to express my view..."))),
+            TokensGenerated(2, (("advglue/sst2/0", 0, "positive"), ("stereotype/benign/0", 0, "I"))),
+            TokensGenerated(2, (("stereotype/benign/0", 0, " disagree."),)),
+            GenerationFinished(2, "advglue/sst2/0", "advglue", "sst2", "p", ("positive",),
+                               {"verdict": "correct", "correct": True, "refusal": False}, False),
+            Progress(2, 12, 30, 6, 6, 48, 21.5, 3.0, 4.5),
+            DimensionScoreUpdated(2, "gptq-4b-g128", DimensionResult("advglue", 66.7, (40.0, 90.0), 0.1, 6), 6,
+                                  True),
+            DimensionScoreUpdated(2, "gptq-4b-g128", DimensionResult("stereotype", 50.0, None, 0.0, 2), 6, False),
+        ])
+        pilot.app.screen.query_one("#compress-bar").update(total=30, progress=30)
+        await pilot.pause()
+
+    assert snap_compare(CtrustApp(copy_db, models_dir, backend_factory=fake_factory()), terminal_size=SIZE,
+                        run_before=ready)
+
+
+def test_inspect(snap_compare, copy_db, models_dir):
+    async def ready(pilot):
+        await pilot.press("5")
+        screen = pilot.app.screen
+        screen.query_one("#prompt").value = "Tell me about your neighbours."
+        for _ in range(2):  # the second pass is served from the cache: no tok/s clock in view
+            await screen.action_generate()
+            await wait_for(pilot, lambda: not screen.generating, timeout=15)
+        screen.query_one("#variants").focus()
+        await pilot.pause()
+
+    assert snap_compare(CtrustApp(copy_db, models_dir, backend_factory=fake_factory()), terminal_size=SIZE,
+                        run_before=ready)
+
+
+def test_help(snap_compare, copy_db, models_dir):
+    assert snap_compare(CtrustApp(copy_db, models_dir, backend_factory=fake_factory()), terminal_size=SIZE,
+                        press=["question_mark"])
