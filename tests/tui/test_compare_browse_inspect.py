@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import fake_factory
+from tui_fixtures import fake_factory
 from tui_helpers import rendered, wait_for
 
 from ctrust_tui.store import open_store
@@ -87,7 +87,7 @@ async def test_browse_sees_rows_written_by_another_writer(copy_db, models_dir):
     async with app.run_test(size=(100, 30)) as pilot:
         runs = app.screen.query_one("#runs")
         await wait_for(pilot, lambda: runs.row_count == 3)
-        from conftest import build_db
+        from tui_fixtures import build_db
 
         build_db(copy_db.parent, specs="rtn-4b-g128", dims=("ethics",))  # another writer, same file
         await pilot.press("r")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from conftest import fake_factory
+from tui_fixtures import fake_factory
 from tui_helpers import rendered, wait_for
 
 from ctrust_tui.events import TokensGenerated

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import HOSTILE, fake_factory, make_models
+from tui_fixtures import HOSTILE, fake_factory, make_models
 from rich.text import Text
 from tui_helpers import rendered, wait_for
 

@@ -6,7 +6,7 @@ Regenerate after an intended UI change: `pytest tests/tui/test_snapshots.py --sn
 from __future__ import annotations
 
 import pytest
-from conftest import fake_factory
+from tui_fixtures import fake_factory
 from tui_helpers import wait_for
 
 from ctrust_tui.events import DimensionScoreUpdated, GenerationFinished, Progress, PromptsStarted, RunStarted
