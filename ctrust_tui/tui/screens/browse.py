@@ -68,7 +68,7 @@ class BrowseScreen(CtrustScreen):
 
     def on_mount(self) -> None:
         self.query_one("#runs", DataTable).add_columns("run", "model", "compression", "profile", "status", "gens",
-                                                      "Avg of 9", "dims")
+                                                      "mean", "dims")
         self.query_one("#dims", DataTable).add_columns("dimension", "score", "0 ─ 100", "95% CI", "refusal", "n")
         self.query_one("#items", DataTable).add_columns("prompt id", "scenario", "verdict", "output")
         self.query_one("#search-results", DataTable).add_columns("compression", "prompt id", "dimension", "output")
@@ -154,7 +154,7 @@ class BrowseScreen(CtrustScreen):
                 cells = [f"#{r.id}", inert(r.model_name, 28), inert(r.compression, 22), inert(r.profile),
                          Text(strip_control(r.status), style=_status_style(r.status)),
                          f"{r.done_generations}/{r.total_generations}",
-                         Text(fmt(row.avg), style=score_style(row.avg)), f"{len(row.scores)}/{len(r.dimensions)}"]
+                         _mean_cell(row), f"{len(row.scores)}/{len(r.dimensions)}"]
                 if key in table.rows:
                     for col, value in zip(table.columns, cells):
                         if str(table.get_cell(key, col)) != str(value):
@@ -194,7 +194,7 @@ class BrowseScreen(CtrustScreen):
         order = [d for d, _ in COLUMNS if d in run.dimensions] + [d for d in run.dimensions if d not in dict(COLUMNS)]
         for d in order:
             s = scores.get(d)
-            title = ADVGLUE_LABEL if d == "advglue" else dim_title(d)
+            title = "AdvGLUE (dev subst.)" if d == "advglue" else dim_title(d)
             if s is None:
                 table.add_row(title, "—", bar(None, 16), "", "", "0", key=d)
                 continue
@@ -304,6 +304,17 @@ class BrowseScreen(CtrustScreen):
         body.append("\n\n")
         body.append_text(inert(r["output"] or ""))
         self.app.push_screen(TextModal("search result", body, r["output"] or ""))
+
+
+def _mean_cell(row: Any) -> Text:
+    """The paper's Avg of 9 when all nine are scored, else the mean of what is there (marked ~)."""
+    if row.avg is not None:
+        return Text(fmt(row.avg), style=score_style(row.avg))
+    vals = [s.score for s in row.scores.values() if s.score is not None]
+    if not vals:
+        return Text("—", style="dim")
+    m = sum(vals) / len(vals)
+    return Text(f"~{fmt(m)}", style=score_style(m))
 
 
 def _status_style(status: str) -> str:

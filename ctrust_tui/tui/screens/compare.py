@@ -26,7 +26,10 @@ PALETTE = ("cyan", "magenta", "yellow", "green", "blue", "red")
 
 def run_label(run: Any, width: int = 40) -> Text:
     t = Text(f"#{run.id} ")
-    t.append_text(inert(f"{run.compression} · {run.model_name} · {run.profile}", width))
+    t.append_text(inert(run.compression, width))
+    t.append(" ")
+    t.append_text(inert(f"{run.profile} · {run.model_name}", width))
+    t.stylize("dim", len(f"#{run.id} ") + len(strip_control(run.compression)))
     return t
 
 
@@ -109,7 +112,7 @@ class CompareScreen(CtrustScreen):
 
     def on_mount(self) -> None:
         picker = self.query_one("#run-picker", SelectionList)
-        picker.border_title = "runs (space picks, b = baseline)"
+        picker.border_title = "runs: space picks, b baseline"
         self.load_runs()
 
     def _status(self, text: Text | str) -> None:
@@ -250,7 +253,13 @@ class CompareScreen(CtrustScreen):
             msg = Text("; ".join(strip_control(e) for e in errors), style="bold red")
         self._status(msg)
 
+    def on_resize(self) -> None:
+        if getattr(self, "_chart_args", None):
+            self._chart(*self._chart_args)
+
     def _chart(self, dims: list[str], scores: dict[int, dict[str, Any]]) -> None:
+        self._chart_args = (dims, scores)
+        width = max(8, min(40, self.query_one("#chart-scroll").size.width - 26))
         t = Text()
         for d in dims:
             t.append(f"{dim_title(d)}\n", style="bold")
@@ -260,7 +269,7 @@ class CompareScreen(CtrustScreen):
                 color = PALETTE[i % len(PALETTE)]
                 label = strip_control(self.runs[rid].compression)[:14]
                 t.append(f"  {label:<14} ", style=color)
-                t.append_text(bar(val, 30, style=color))
+                t.append_text(bar(val, width, style=color))
                 t.append(f" {fmt_num(val):>5}\n")
         self.query_one("#chart", Static).update(t)
 

@@ -57,7 +57,7 @@ class SetupScreen(CtrustScreen):
                 yield Select([], id="model", prompt="choose a model from models/", allow_blank=True)
                 yield Input(placeholder="…or a folder path / cached hub id", id="model-path")
                 yield Label("Compression", classes="section")
-                yield Select([(f"{m.title} — {m.description}", name) for name, m in METHODS.items()],
+                yield Select([(f"{m.title} ({name})" if m.title.lower() != name else m.title, name) for name, m in METHODS.items()],
                              id="method", value="gptq", allow_blank=False)
                 with Horizontal(classes="row", id="row-bits"):
                     yield Label("bits", classes="field")
@@ -94,7 +94,7 @@ class SetupScreen(CtrustScreen):
                 yield SelectionList[str](id="dims")
                 with Horizontal(classes="row"):
                     yield Label("profile", classes="field")
-                    yield Select([(f"{p} — {PROFILES[p].description}", p) for p in PROFILES], id="profile",
+                    yield Select([(p, p) for p in PROFILES], id="profile",
                                  value="smoke", allow_blank=False)
                 with Horizontal(classes="row"):
                     yield Label("device", classes="field")
@@ -221,7 +221,7 @@ class SetupScreen(CtrustScreen):
             preview.set_class(True, "invalid")
             return
         preview.set_class(False, "invalid")
-        preview.update(Text(f"✓ {spec}  ({spec.describe()})", style="green"))
+        preview.update(Text(f"✓ {spec}  ({spec.describe()}) — {spec.info.description}", style="green"))
 
     # -- queue ------------------------------------------------------------------------------
     def _refresh_queue(self) -> None:
