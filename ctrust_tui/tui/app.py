@@ -6,9 +6,10 @@ works over SSH): every engine import happens inside thread workers of the live s
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from textual.app import App
 from textual.binding import Binding

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from textual.message import Message
 
@@ -62,7 +63,7 @@ class EventBatcher:
         self._ticker.join(timeout=1.0)
         self.flush()
 
-    def __enter__(self) -> "EventBatcher":
+    def __enter__(self) -> EventBatcher:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tui_fixtures import HOSTILE, fake_factory, make_models
 from rich.text import Text
-from tui_helpers import rendered, wait_for
+from tui_fixtures import HOSTILE, fake_factory, make_models
+from tui_helpers import wait_for
 
 from ctrust_tui.compress.spec import parse_specs
 from ctrust_tui.events import GenerationFinished, PromptsStarted, RunStarted, TokensGenerated

@@ -9,8 +9,14 @@ import pytest
 from tui_fixtures import fake_factory
 from tui_helpers import wait_for
 
-from ctrust_tui.events import DimensionScoreUpdated, GenerationFinished, Progress, PromptsStarted, RunStarted
-from ctrust_tui.events import TokensGenerated
+from ctrust_tui.events import (
+    DimensionScoreUpdated,
+    GenerationFinished,
+    Progress,
+    PromptsStarted,
+    RunStarted,
+    TokensGenerated,
+)
 from ctrust_tui.trust.types import DimensionResult
 from ctrust_tui.tui.app import CtrustApp
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/fakes.py
 
-from fakes import FakeBackend, fake_factory  # noqa: E402
+from fakes import FakeBackend, fake_factory
 
-from ctrust_tui.compress.spec import parse_specs  # noqa: E402
-from ctrust_tui.runner import RunConfig, Runner  # noqa: E402
+from ctrust_tui.compress.spec import parse_specs
+from ctrust_tui.runner import RunConfig, Runner
 
 HOSTILE = (
     "[bold red]x[/]",
@@ -50,4 +50,4 @@ def build_db(root: Path, specs: str = "none,gptq-4b-g128,wanda-2:4", dims=COMPAR
 
 
 
-__all__ = ["FakeBackend", "HOSTILE", "build_db", "fake_factory", "keyed_script", "make_models"]
+__all__ = ["HOSTILE", "FakeBackend", "build_db", "fake_factory", "keyed_script", "make_models"]

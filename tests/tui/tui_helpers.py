@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-from typing import Callable
+from collections.abc import Callable
 
 from rich.console import Console
 

@@ -16,7 +16,7 @@ class CtrustScreen(Screen):
     NAV = ""
 
     @property
-    def capp(self) -> "CtrustApp":
+    def capp(self) -> CtrustApp:
         return self.app  # type: ignore[return-value]
 
     def nav(self) -> NavBar:

@@ -20,7 +20,16 @@ from textual.widgets import ContentSwitcher, DataTable, Footer, Input, Static
 from ...errors import CtrustError
 from ...report import COLUMNS, build_rows, fmt
 from ...textsafe import strip_control
-from ..widgets.render import ADVGLUE_LABEL, bar, dim_title, fmt_ci, fmt_num, fmt_rate, inert, score_style, verdict_badge
+from ..widgets.render import (
+    bar,
+    dim_title,
+    fmt_ci,
+    fmt_num,
+    fmt_rate,
+    inert,
+    score_style,
+    verdict_badge,
+)
 from .base import CtrustScreen
 
 ITEM_LIMIT = 500

@@ -19,8 +19,18 @@ from textual.widgets import Footer, Log, ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
 from ...events import (
-    CompressionProgress, DimensionScoreUpdated, GenerationFinished, ModelLoaded, Notice, Progress, PromptsStarted,
-    RunCancelled, RunFailed, RunFinished, RunStarted, TokensGenerated,
+    CompressionProgress,
+    DimensionScoreUpdated,
+    GenerationFinished,
+    ModelLoaded,
+    Notice,
+    Progress,
+    PromptsStarted,
+    RunCancelled,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    TokensGenerated,
 )
 from ...report import COLUMNS
 from ...textsafe import strip_control

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from rich.table import Table
 from rich.text import Text
@@ -89,9 +90,7 @@ def verdict_badge(verdict: Mapping[str, Any] | None) -> Text:
         style = "bold black on yellow"
     elif verdict.get("correct") is True:
         style = "bold black on green"
-    elif verdict.get("correct") is False:
-        style = "bold white on red"
-    elif word in ("agree", "toxic", "leak", "comply"):
+    elif verdict.get("correct") is False or word in ("agree", "toxic", "leak", "comply"):
         style = "bold white on red"
     elif word in ("disagree", "nontoxic", "non-toxic", "safe", "no_leak"):
         style = "bold black on green"
