@@ -23,6 +23,10 @@ from ..trust.types import Message
 
 CPU_MAX_BATCH = 32
 CPU_MAX_BATCH_TOKENS = 32 * 768
+# Batched prefill with a padding mask takes SDPA's math path, which materialises the
+# (batch x heads x len x len) fp32 score matrix; one unpadded sequence uses the fused causal
+# kernel. On CPU, cap that matrix so long few-shot prompts (fairness: ~4k tokens) run alone.
+CPU_MAX_ATTN_BYTES = 512 * 2**20
 
 
 def render_messages(tokenizer: Any, messages: Sequence[Message]) -> str:
@@ -162,7 +166,9 @@ class Generator:
             limit = max(1, int(0.5 * free / max(1, bytes_per_tok * per_seq)))
             limit = min(limit, 256)
         else:
-            limit = max(1, min(CPU_MAX_BATCH, CPU_MAX_BATCH_TOKENS // max(1, per_seq)))
+            heads = getattr(self.model.config, "num_attention_heads", 32)
+            attn = CPU_MAX_ATTN_BYTES // max(1, heads * per_seq * per_seq * 4)
+            limit = max(1, min(CPU_MAX_BATCH, CPU_MAX_BATCH_TOKENS // max(1, per_seq), attn))
         return min(limit, self.max_batch) if self.max_batch else limit
 
     def plan(self, requests: Sequence[GenRequest]) -> list[list[GenRequest]]:
