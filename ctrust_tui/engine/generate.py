@@ -27,6 +27,10 @@ CPU_MAX_BATCH_TOKENS = 32 * 768
 # (batch x heads x len x len) fp32 score matrix; one unpadded sequence uses the fused causal
 # kernel. On CPU, cap that matrix so long few-shot prompts (fairness: ~4k tokens) run alone.
 CPU_MAX_ATTN_BYTES = 512 * 2**20
+# Padding is pure wasted compute where generation is compute-bound (CPU prefill): a batch is cut
+# when its padded prompt tokens would exceed this multiple of its real prompt tokens (+ slack).
+MAX_PAD_WASTE = {"cpu": 1.25, "cuda": 2.0}
+PAD_SLACK_TOKENS = 64
 
 
 def render_messages(tokenizer: Any, messages: Sequence[Message]) -> str:
@@ -181,15 +185,19 @@ class Generator:
         batches: list[list[GenRequest]] = []
         for items in groups.values():
             items.sort(key=lambda x: (x[0], x[1].key))
+            waste = MAX_PAD_WASTE.get(self.device.type, 2.0)
             cur: list[GenRequest] = []
-            cur_max = 0
+            cur_max = cur_sum = 0
             for length, r in items:
                 lim = self._batch_limit(max(cur_max, length), r.decoding.max_new_tokens)
-                if cur and len(cur) + 1 > lim:
+                padded = (len(cur) + 1) * max(cur_max, length)
+                too_padded = padded > waste * (cur_sum + length) + PAD_SLACK_TOKENS
+                if cur and (len(cur) + 1 > lim or too_padded):
                     batches.append(cur)
-                    cur, cur_max = [], 0
+                    cur, cur_max, cur_sum = [], 0, 0
                 cur.append(r)
                 cur_max = max(cur_max, length)
+                cur_sum += length
             if cur:
                 batches.append(cur)
         return batches

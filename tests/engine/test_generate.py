@@ -266,3 +266,11 @@ def test_render_messages_uses_template_and_falls_back(tok):
 def test_truncate_at_stop_earliest():
     assert truncate_at_stop("abc STOP def END", ("END", "STOP")) == ("abc ", True)
     assert truncate_at_stop("abc", ("", "x")) == ("abc", False)
+
+
+def test_plan_limits_padding_waste_on_cpu(model, tok):
+    gen = Generator(model, tok, torch.device("cpu"))
+    short = "the cat"
+    long = " ".join(["one two three four five six seven eight nine ten"] * 40)  # 400 tokens
+    plan = gen.plan([GenRequest(f"s{i}", short, greedy(4)) for i in range(5)] + [GenRequest("l", long, greedy(4))])
+    assert [len(b) for b in plan] == [5, 1]  # the long prompt does not pad five short ones to 400 tokens
