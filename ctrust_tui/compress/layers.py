@@ -43,7 +43,8 @@ Cost savings (same results as the straightforward loop):
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import torch
 from torch import nn

@@ -22,10 +22,11 @@ import torch
 from torch import nn
 
 from ..errors import InvalidSpec
-from .gptq import _inverse_cholesky_upper
+from .gptq import _inverse_cholesky_upper, single_threaded
 
 
 @torch.no_grad()
+@single_threaded
 def sparsegpt_prune_weight(
     W: torch.Tensor,
     H: torch.Tensor,

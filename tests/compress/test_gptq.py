@@ -7,8 +7,8 @@ from ctrust_tui.compress.methods import apply_method
 from ctrust_tui.compress.rtn import rtn_quantize_weight
 from ctrust_tui.compress.spec import parse_spec
 
-CFG = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-           num_key_value_heads=2, vocab_size=256)
+CFG = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+           "num_key_value_heads": 2, "vocab_size": 256}
 
 
 def tiny():

@@ -9,8 +9,8 @@ from ctrust_tui.compress.rtn import rtn_compress
 from ctrust_tui.compress.spec import parse_spec
 from ctrust_tui.errors import Cancelled, CtrustError
 
-CFG = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-           num_key_value_heads=2, vocab_size=256)
+CFG = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+           "num_key_value_heads": 2, "vocab_size": 256}
 
 
 def tiny():
@@ -35,7 +35,7 @@ def test_capture_gives_embeddings_and_cache_free_kwargs():
     assert torch.equal(hidden, model.model.embed_tokens(ids()))
     assert kwargs["use_cache"] is False
     assert not any(k in kwargs for k in ("past_key_values", "cache", "past_key_value"))
-    cos, sin = kwargs["position_embeddings"]
+    cos, _sin = kwargs["position_embeddings"]
     assert cos.shape[0] == 1 and cos.shape[1] == 32
     # running the layers on the captured inputs reproduces the model's hidden states
     with torch.no_grad():
@@ -53,7 +53,7 @@ def _naive_true_sequential(model, calib):
         for group in L.sequential_groups(list(lin), True):
             sums, hs = {}, []
             for name in group:
-                def hook(m, args, name=name):
+                def hook(m, args, name=name, sums=sums):
                     x = args[0].reshape(-1, args[0].shape[-1]).float()
                     sums[name] = sums.get(name, 0) + x.t() @ x
                 hs.append(lin[name].register_forward_pre_hook(hook))
@@ -95,7 +95,7 @@ def test_cancel_between_layers_and_progress():
     model = tiny()
     before = model.model.layers[1].mlp.down_proj.weight.clone()
     events = []
-    done = lambda: any(e.step == "done" for e in events)  # noqa: E731 - cancel after the first layer
+    done = lambda: any(e.step == "done" for e in events)
     with pytest.raises(Cancelled):
         apply_method(model, parse_spec("gptq-4b-g16"), ids(), device="cpu", progress=events.append, cancel=done)
     assert {e.layer for e in events if e.step == "done"} == {1}

@@ -9,8 +9,8 @@ from ctrust_tui.compress.methods import apply_method
 from ctrust_tui.compress.sparsegpt import sparsegpt_prune_weight
 from ctrust_tui.compress.spec import parse_spec
 
-CFG = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-           num_key_value_heads=2, vocab_size=256)
+CFG = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+           "num_key_value_heads": 2, "vocab_size": 256}
 
 
 def tiny():
@@ -92,7 +92,7 @@ def test_wanda_mask_is_the_per_row_metric_selection():
             assert torch.equal(kept[~expected], W[~expected])  # Wanda does not update weights
 
 
-@pytest.mark.parametrize("spec", [dict(sparsity=0.5), dict(n=2, m=4)])
+@pytest.mark.parametrize("spec", [{"sparsity": 0.5}, {"n": 2, "m": 4}])
 def test_sparsegpt_reconstruction_beats_magnitude(spec):
     g = torch.Generator().manual_seed(0)
     A = torch.randn(128, 128, generator=g) * torch.logspace(0, -1.5, 128).reshape(1, -1)
@@ -123,7 +123,7 @@ def test_sparsegpt_beats_magnitude_on_model_outputs(spec):
     assert errs["sparsegpt"] < errs["magnitude"]
 
 
-@pytest.mark.parametrize("spec", [dict(sparsity=0.5), dict(n=2, m=4)])
+@pytest.mark.parametrize("spec", [{"sparsity": 0.5}, {"n": 2, "m": 4}])
 def test_sparsegpt_stacked_modules_match_one_by_one(spec):
     from torch import nn
 
