@@ -21,13 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ctrust_tui.store import generation_key, open_store  # noqa: E402
-from ctrust_tui.store.db import now  # noqa: E402
-from ctrust_tui.trust.types import Decoding, Message, PromptRecord, canonical_json, sha256_hex  # noqa: E402
+from ctrust_tui.store import generation_key, open_store
+from ctrust_tui.store.db import now
+from ctrust_tui.trust.types import Decoding, Message, PromptRecord, canonical_json, sha256_hex
 
 DIMS = ("toxicity", "stereotype", "privacy", "fairness", "ethics", "advglue", "ood", "advdemo", "mmlu")
-WORDS = ("yes no wrong not agree disagree positive negative neutral the answer is I cannot help with that "
-         "request sorry A B C D email phone address river mountain model output label maybe").split()
+WORDS = ["yes", "no", "wrong", "not", "agree", "disagree", "positive", "negative", "neutral", "the", "answer", "is", "I", "cannot", "help", "with", "that", "request", "sorry", "A", "B", "C", "D", "email", "phone", "address", "river", "mountain", "model", "output", "label", "maybe"]
 COMPRESSIONS = ("none", "gptq-4b-g128", "gptq-3b-g128", "awq-4b-g128", "awq-3b-g128", "sparsegpt-0.5",
                 "wanda-0.5", "magnitude-0.5", "sparsegpt-2:4", "wanda-2:4")
 
