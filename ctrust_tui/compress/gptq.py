@@ -65,20 +65,36 @@ def single_threaded(fn):
 
 
 class HessianCollector:
-    """Running sum of X^T X over calibration tokens (float32)."""
+    """Running sum of X^T X over calibration tokens (float32).
+
+    On CPU, wide inputs accumulate only the upper block triangle (row blocks of `BLOCK` features
+    against the columns from the block's start: ~56% of the FLOPs at 1536 features) and
+    `hessian()` mirrors it; elsewhere one full `addmm`."""
+
+    BLOCK = 192
 
     def __init__(self, in_features: int, device: torch.device | str):
         self.H = torch.zeros(in_features, in_features, dtype=torch.float32, device=device)
         self.nsamples = 0
+        self.upper_only = self.H.device.type == "cpu" and in_features >= 2 * self.BLOCK
 
     def add(self, x: torch.Tensor) -> None:
         self.nsamples += x.shape[0] if x.dim() >= 3 else 1
         x2 = x.reshape(-1, x.shape[-1]).to(torch.float32)
-        self.H.addmm_(x2.t(), x2)
+        if not self.upper_only:
+            self.H.addmm_(x2.t(), x2)
+            return
+        d = x2.shape[1]
+        for i0 in range(0, d, self.BLOCK):
+            i1 = min(i0 + self.BLOCK, d)
+            self.H[i0:i1, i0:].addmm_(x2[:, i0:i1].t(), x2[:, i0:])
 
     def hessian(self) -> torch.Tensor:
         """A fresh tensor 2/n * sum x x^T (the reference's running mean, same value)."""
-        return self.H * (2.0 / max(1, self.nsamples))
+        H = self.H
+        if self.upper_only:
+            H = torch.triu(H) + torch.triu(H, 1).t()
+        return H * (2.0 / max(1, self.nsamples))
 
 
 def _inverse_cholesky_upper(H: torch.Tensor, percdamp: float) -> torch.Tensor:

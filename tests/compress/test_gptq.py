@@ -102,3 +102,14 @@ def test_stacked_modules_give_the_same_result_as_one_by_one():
     assert torch.allclose(a.weight, a2.weight, atol=1e-6) and torch.allclose(b.weight, b2.weight, atol=1e-6)
     assert st[0]["error"] == pytest.approx(st1["error"], rel=1e-4)
     assert st[1]["error"] == pytest.approx(st2["error"], rel=1e-4)
+
+
+def test_blocked_hessian_equals_the_full_product():
+    X = correlated_inputs(n=300, d=450)
+    c = HessianCollector(450, "cpu")
+    assert c.upper_only
+    c.add(X[:100].reshape(2, 50, 450))
+    c.add(X[100:].unsqueeze(0))
+    want = 2 / 3 * X.t() @ X
+    assert torch.allclose(c.hessian(), want, rtol=1e-4, atol=1e-2)
+    assert torch.equal(c.hessian(), c.hessian().t())
