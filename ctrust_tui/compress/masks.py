@@ -3,6 +3,7 @@
 Public API:
 
     nm_mask(metric [rows, cols], n, m) -> mask     # keep the n largest of every m consecutive inputs per row
+    lowest_k(metric [rows, cols], k) -> mask        # the k smallest per row, ties to the lower index
     row_mask(metric, sparsity) -> mask             # per output row: the int(cols*sparsity) smallest (Wanda)
     matrix_mask(metric, sparsity) -> mask          # whole matrix: the int(numel*sparsity) smallest (magnitude)
     apply_mask(module, mask) -> dict               # zero the weights in place; {"sparsity": ...}
@@ -32,20 +33,27 @@ def nm_mask(metric: torch.Tensor, n: int, m: int) -> torch.Tensor:
     return mask.reshape(rows, cols)
 
 
+def lowest_k(metric: torch.Tensor, k: int) -> torch.Tensor:
+    """Mask of the k smallest entries of each row of a 2-D tensor; equal values go to the lower
+    index first (the same set as a stable ascending sort), via kthvalue: ~3x faster than sorting."""
+    if k <= 0:
+        return torch.zeros_like(metric, dtype=torch.bool)
+    if k >= metric.shape[1]:
+        return torch.ones_like(metric, dtype=torch.bool)
+    thr = torch.kthvalue(metric, k, dim=1, keepdim=True).values
+    below = metric < thr
+    tied = metric == thr
+    need = k - below.sum(dim=1, keepdim=True)
+    return below | (tied & (torch.cumsum(tied, dim=1) <= need))
+
+
 def row_mask(metric: torch.Tensor, sparsity: float) -> torch.Tensor:
-    k = int(metric.shape[1] * sparsity)
-    idx = torch.sort(metric, dim=-1, stable=True).indices[:, :k]
-    mask = torch.zeros_like(metric, dtype=torch.bool)
-    mask.scatter_(1, idx, True)
-    return mask
+    return lowest_k(metric, int(metric.shape[1] * sparsity))
 
 
 def matrix_mask(metric: torch.Tensor, sparsity: float) -> torch.Tensor:
-    k = int(metric.numel() * sparsity)
-    idx = torch.sort(metric.flatten(), stable=True).indices[:k]
-    mask = torch.zeros(metric.numel(), dtype=torch.bool, device=metric.device)
-    mask[idx] = True
-    return mask.reshape(metric.shape)
+    flat = metric.reshape(1, -1)
+    return lowest_k(flat, int(flat.shape[1] * sparsity)).reshape(metric.shape)
 
 
 @torch.no_grad()

@@ -23,6 +23,7 @@ from torch import nn
 
 from ..errors import InvalidSpec
 from .gptq import _inverse_cholesky_upper, single_threaded
+from .masks import lowest_k
 
 
 @torch.no_grad()
@@ -69,10 +70,9 @@ def sparsegpt_prune_weight(
             r0 = 0
             for size in row_splits or [rows]:
                 seg = score[r0 : r0 + size]
-                k = int(seg.numel() * float(sparsity))
-                flat = torch.zeros(seg.numel(), dtype=torch.bool, device=W.device)
-                flat[torch.sort(seg.flatten(), stable=True).indices[:k]] = True
-                mask1[r0 : r0 + size] = flat.reshape(seg.shape)
+                mask1[r0 : r0 + size] = lowest_k(seg.reshape(1, -1), int(seg.numel() * float(sparsity))).reshape(
+                    seg.shape
+                )
                 r0 += size
         for i in range(count):
             if structured and i % m == 0:

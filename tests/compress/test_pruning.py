@@ -143,3 +143,14 @@ def test_sparsegpt_stacked_modules_match_one_by_one(spec):
     sparsegpt_compress(b2, c.hessian(), **spec)
     assert torch.equal(a.weight == 0, a2.weight == 0) and torch.equal(b.weight == 0, b2.weight == 0)
     assert torch.allclose(a.weight, a2.weight, atol=1e-5) and torch.allclose(b.weight, b2.weight, atol=1e-5)
+
+
+def test_lowest_k_matches_a_stable_sort_with_ties():
+    from ctrust_tui.compress.masks import lowest_k
+
+    g = torch.Generator().manual_seed(7)
+    M = torch.randint(0, 5, (20, 30), generator=g).float()  # many ties
+    for k in (0, 1, 7, 15, 29, 30):
+        want = torch.zeros_like(M, dtype=torch.bool)
+        want.scatter_(1, torch.sort(M, dim=1, stable=True).indices[:, :k], True)
+        assert torch.equal(lowest_k(M, k), want), k
