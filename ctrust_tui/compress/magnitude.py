@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .gptq import single_threaded
 from .masks import apply_mask, matrix_mask, nm_mask
 
 
@@ -24,5 +25,6 @@ def magnitude_mask(W: torch.Tensor, sparsity: float | None = None, n: int | None
 
 
 @torch.no_grad()
+@single_threaded  # small ops: OpenMP hand-offs cost more than the work
 def magnitude_compress(module: nn.Linear, sparsity=None, n=None, m=None) -> dict:
     return apply_mask(module, magnitude_mask(module.weight.data, sparsity, n, m))

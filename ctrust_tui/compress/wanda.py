@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .gptq import single_threaded
 from .masks import apply_mask, nm_mask, row_mask
 
 
@@ -38,5 +39,6 @@ def wanda_mask(W: torch.Tensor, sq_norms: torch.Tensor, sparsity=None, n=None, m
 
 
 @torch.no_grad()
+@single_threaded  # small ops: OpenMP hand-offs cost more than the work
 def wanda_compress(module: nn.Linear, sq_norms: torch.Tensor, sparsity=None, n=None, m=None) -> dict:
     return apply_mask(module, wanda_mask(module.weight.data, sq_norms, sparsity, n, m))
