@@ -16,7 +16,8 @@ import click
 
 from . import __version__
 from .errors import CtrustError
-from .paths import default_db_path, models_dir as default_models_dir
+from .paths import default_db_path
+from .paths import models_dir as default_models_dir
 
 
 def _fail(message: str) -> None:

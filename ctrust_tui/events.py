@@ -7,7 +7,7 @@ many sequences at once so a UI can apply them in one update.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Union
+from typing import Any, Mapping
 
 from .trust.types import DimensionResult
 
@@ -116,7 +116,7 @@ class Notice:
     level: str = "info"  # info | warning | error
 
 
-Event = Union[
-    RunStarted, CompressionProgress, ModelLoaded, PromptsStarted, TokensGenerated, GenerationFinished,
-    Progress, DimensionScoreUpdated, RunFinished, RunFailed, RunCancelled, Notice,
-]
+Event = (
+    RunStarted | CompressionProgress | ModelLoaded | PromptsStarted | TokensGenerated | GenerationFinished
+    | Progress | DimensionScoreUpdated | RunFinished | RunFailed | RunCancelled | Notice
+)

@@ -9,7 +9,6 @@ already in the local Hugging Face cache.
 from __future__ import annotations
 
 import json
-
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping

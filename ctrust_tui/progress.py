@@ -11,8 +11,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from .compress.types import CompressProgress
 from .events import (
-    CompressionProgress, DimensionScoreUpdated, Event, GenerationFinished, ModelLoaded, Notice, RunCancelled,
-    RunFailed, RunFinished, RunStarted,
+    CompressionProgress,
+    DimensionScoreUpdated,
+    Event,
+    GenerationFinished,
+    ModelLoaded,
+    Notice,
+    RunCancelled,
+    RunFailed,
+    RunFinished,
+    RunStarted,
 )
 from .events import Progress as ProgressEvent
 from .textsafe import strip_control

@@ -97,7 +97,7 @@ def to_csv(rows: Sequence[TableRow]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
     header = ["run_id", "model", "compression", "profile"]
-    for d, title in COLUMNS:
+    for _, title in COLUMNS:
         header += [title, f"{title}_refusal"]
     header.append("Avg")
     w.writerow(header)

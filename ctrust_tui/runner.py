@@ -22,8 +22,19 @@ from .compress.spec import CompressionSpec
 from .compress.types import CalibrationConfig, CompressProgress
 from .errors import Cancelled, CtrustError
 from .events import (
-    CompressionProgress, DimensionScoreUpdated, Event, GenerationFinished, ModelLoaded, Notice, Progress,
-    PromptsStarted, RunCancelled, RunFailed, RunFinished, RunStarted, TokensGenerated,
+    CompressionProgress,
+    DimensionScoreUpdated,
+    Event,
+    GenerationFinished,
+    ModelLoaded,
+    Notice,
+    Progress,
+    PromptsStarted,
+    RunCancelled,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    TokensGenerated,
 )
 from .modelstore import ModelRef, resolve_model
 from .store import Store, generation_key, open_store

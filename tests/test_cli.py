@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from fakes import fake_factory
 
 from ctrust_tui.cli import main
 from ctrust_tui.compress.spec import parse_specs
 from ctrust_tui.runner import RunConfig, Runner
 from ctrust_tui.store import open_store
-
-from fakes import fake_factory
 
 
 def _invoke(*args: str):

@@ -5,16 +5,23 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from fakes import FakeBackend, fake_factory
+
 from ctrust_tui.compress.spec import parse_specs
 from ctrust_tui.events import (
-    DimensionScoreUpdated, GenerationFinished, ModelLoaded, Notice, PromptsStarted, RunCancelled, RunFinished,
-    RunStarted, TokensGenerated,
+    DimensionScoreUpdated,
+    GenerationFinished,
+    ModelLoaded,
+    Notice,
+    PromptsStarted,
+    RunCancelled,
+    RunFinished,
+    RunStarted,
+    TokensGenerated,
 )
 from ctrust_tui.runner import RunConfig, Runner
 from ctrust_tui.store import open_store
 from ctrust_tui.trust import get_dimension
-
-from fakes import FakeBackend, fake_factory
 
 
 def _cfg(models: Path, db: Path, specs: str = "none", dims=("stereotype", "ethics"), limit: int | None = 4) -> RunConfig:

@@ -7,7 +7,7 @@ side effects), so adding a dimension is one line here.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from importlib import import_module
 from types import MappingProxyType
 from typing import Mapping
@@ -46,7 +46,7 @@ def available_ids() -> tuple[str, ...]:
     return tuple(out)
 
 
-@lru_cache(maxsize=None)
+@cache
 def get_dimension(dim_id: str) -> Dimension:
     """The (stateless, shared) dimension object for `dim_id`, or a clear error listing choices."""
     target = _DIMENSION_CLASSES.get(dim_id)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -33,7 +33,7 @@ def data_exists(relpath: str) -> bool:
     return resources.files(_PACKAGE).joinpath("data", *relpath.split("/")).is_file()
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_json(relpath: str) -> Any:
     return json.loads(data_text(relpath))
 

@@ -344,7 +344,8 @@ class InspectScreen(CtrustScreen):
                     emit(("status", i, "generating…" if missing else "served from the cache", "yellow"))
                     started, n_tokens = time.time(), 0
                     if missing:
-                        def on_chunks(chunks: list[tuple[str, str]], i: int = i) -> None:
+                        def on_chunks(chunks: list[tuple[str, str]], i: int = i,
+                                      sample_of: dict[str, int] = sample_of) -> None:
                             emit(("chunks", i, [(sample_of[k], t) for k, t in chunks]))
 
                         for results in backend.generate(missing, on_chunks, self.cancel.is_set):
