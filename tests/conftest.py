@@ -7,9 +7,6 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_MODEL_DIR = REPO / "models" / "smollm2-135m-instruct"
-
 
 @pytest.fixture
 def stub_models(tmp_path: Path) -> Path:
@@ -19,11 +16,7 @@ def stub_models(tmp_path: Path) -> Path:
     (d / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"]}))
     return d.parent
 
-
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "cache.db"
 
-
-def have_default_model() -> bool:
-    return (DEFAULT_MODEL_DIR / "config.json").is_file()

@@ -104,7 +104,7 @@ async def test_foreign_database_is_a_modal_not_a_traceback(tmp_path, models_dir)
     con.close()
     app = CtrustApp(db, models_dir, readonly=True)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ErrorModal")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ErrorModal" and bool(app.screen.query("#dialog-body")))
         assert "not a ctrust cache" in rendered(app.screen.query_one("#dialog-body"))
 
 

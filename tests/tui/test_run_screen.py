@@ -172,7 +172,7 @@ async def test_bad_model_shows_modal_not_traceback(tmp_path, models_dir):
         _select_dims(app.screen, ["ethics"])
         app.screen.query_one("#model-path").value = "/nonexistent/model"
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ErrorModal")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ErrorModal" and bool(app.screen.query("#dialog-body")))
         body = rendered(app.screen.query_one("#dialog-body"))
         assert "not found" in body and "Traceback" not in body
         await pilot.press("enter")
