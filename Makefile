@@ -28,7 +28,7 @@ demo: setup
 	$(BIN)/ctrust
 
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -rs
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
