@@ -31,6 +31,10 @@ CPU_MAX_ATTN_BYTES = 512 * 2**20
 # when its padded prompt tokens would exceed this multiple of its real prompt tokens (+ slack).
 MAX_PAD_WASTE = {"cpu": 1.25, "cuda": 2.0}
 PAD_SLACK_TOKENS = 64
+# One batched decode step costs about as much as prefilling this many tokens on CPU (memory-bound
+# weights read once for the whole batch), so a row that joins a batch saves roughly
+# max_new_tokens * DECODE_STEP_TOKENS of work, which pays for that much extra padding.
+DECODE_STEP_TOKENS = {"cpu": 8, "cuda": 32}
 
 
 def render_messages(tokenizer: Any, messages: Sequence[Message]) -> str:
@@ -186,12 +190,14 @@ class Generator:
         for items in groups.values():
             items.sort(key=lambda x: (x[0], x[1].key))
             waste = MAX_PAD_WASTE.get(self.device.type, 2.0)
+            step_tokens = DECODE_STEP_TOKENS.get(self.device.type, 8)
             cur: list[GenRequest] = []
             cur_max = cur_sum = 0
             for length, r in items:
                 lim = self._batch_limit(max(cur_max, length), r.decoding.max_new_tokens)
                 padded = (len(cur) + 1) * max(cur_max, length)
-                too_padded = padded > waste * (cur_sum + length) + PAD_SLACK_TOKENS
+                decode_savings = step_tokens * r.decoding.max_new_tokens * len(cur)
+                too_padded = padded > waste * (cur_sum + length) + PAD_SLACK_TOKENS + decode_savings
                 if cur and (len(cur) + 1 > lim or too_padded):
                     batches.append(cur)
                     cur, cur_max, cur_sum = [], 0, 0
