@@ -251,15 +251,21 @@ def run(ctx: click.Context, model: str, compression: str, dimensions: str, profi
         _print_table(db_path, run_ids)
 
 
-def _print_table(db_path: Path, run_ids: Sequence[int]) -> None:
+def _console():
+    """A console for tables: pipes and logs get a wide page instead of a crushed 80 columns."""
     from rich.console import Console
 
+    console = Console()
+    return console if console.is_terminal else Console(width=220)
+
+
+def _print_table(db_path: Path, run_ids: Sequence[int]) -> None:
     from .store import open_store
     from .tables import score_table
 
     with open_store(db_path, readonly=True) as store:
         runs = [r for r in (store.run(i) for i in run_ids) if r]
-        Console().print(score_table(runs, store.scores([r.id for r in runs])))
+        _console().print(score_table(runs, store.scores([r.id for r in runs])))
 
 
 @main.command()
@@ -269,7 +275,6 @@ def _print_table(db_path: Path, run_ids: Sequence[int]) -> None:
 @click.pass_context
 def runs(ctx: click.Context, db: Path | None, as_json: bool, limit: int) -> None:
     """List runs in the cache with their scores."""
-    from rich.console import Console
 
     from .report import build_rows, to_json
     from .store import open_store
@@ -284,7 +289,7 @@ def runs(ctx: click.Context, db: Path | None, as_json: bool, limit: int) -> None
     if not rs:
         click.echo("no runs yet; start one with `ctrust run` or `ctrust`")
         return
-    Console().print(score_table(rs, scores, show_status=True))
+    _console().print(score_table(rs, scores, show_status=True))
 
 
 @main.command()
@@ -322,7 +327,6 @@ def export(ctx: click.Context, run_ids: tuple[int, ...], fmt: str, out: Path | N
 @click.pass_context
 def compare(ctx: click.Context, run_a: int, run_b: int, as_json: bool, db: Path | None) -> None:
     """Paired comparison of two runs on the prompts both judged (delta, 95% CI, flipped verdicts)."""
-    from rich.console import Console
 
     from .compare import compare_runs
     from .store import open_store
@@ -333,7 +337,7 @@ def compare(ctx: click.Context, run_a: int, run_b: int, as_json: bool, db: Path 
     if as_json:
         click.echo(json.dumps([c.to_dict() for c in comps], indent=2))
     else:
-        Console().print(compare_table(run_a, run_b, comps))
+        _console().print(compare_table(run_a, run_b, comps))
 
 
 # ---------------------------------------------------------------------------------------

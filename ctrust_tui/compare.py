@@ -26,5 +26,5 @@ def compare_runs(store: Store, run_a: int, run_b: int, *, seed: int = 0) -> list
     for dim_id in [d for d in a.dimensions if d in b.dimensions]:
         dim = get_dimension(dim_id)
         out.append(paired_compare(dim_id, store.judged(run_a, dim_id), store.judged(run_b, dim_id),
-                                  dim.score_only, seed=seed))
+                                  dim.score_only, seed=seed, stratum=dim.stratum))
     return out

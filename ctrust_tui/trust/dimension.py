@@ -78,6 +78,10 @@ class Dimension(ABC):
     def needs_toxicity_scorer(self) -> bool:
         return False
 
+    def stratum(self, record: PromptRecord) -> str:
+        """Bootstrap stratum of a record: its scenario, unless a score needs finer strata."""
+        return record.scenario
+
     def score_only(self, judged: Sequence[Judged]) -> float | None:
         return self.aggregate(judged)[0]
 
@@ -93,7 +97,8 @@ class Dimension(ABC):
         """Score + interval + refusal rate; `with_ci=False` for cheap running updates."""
         score, scenarios = self.aggregate(judged)
         refusal = sum(1 for _, v in judged if v.refusal) / len(judged) if judged else None
-        ci = bootstrap_ci(judged, self.score_only, n_boot=n_boot, seed=seed) if with_ci and judged else None
+        ci = (bootstrap_ci(judged, self.score_only, n_boot=n_boot, seed=seed, stratum=self.stratum)
+              if with_ci and judged else None)
         return DimensionResult(
             dimension=self.id,
             score=score,

@@ -11,26 +11,35 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from .types import Judged
+from .types import Judged, PromptRecord
 
 ScoreFn = Callable[[Sequence[Judged]], float | None]
+StratumFn = Callable[[PromptRecord], str]
 
 
-def _strata(judged: Sequence[Judged]) -> list[list[Judged]]:
+def by_scenario(record: PromptRecord) -> str:
+    return record.scenario
+
+
+def _strata(judged: Sequence[Judged], stratum: StratumFn = by_scenario) -> list[list[Judged]]:
     groups: dict[str, list[Judged]] = defaultdict(list)
     for item in judged:
-        groups[item[0].scenario].append(item)
+        groups[stratum(item[0])].append(item)
     return [groups[k] for k in sorted(groups)]
 
 
 def bootstrap_ci(
-    judged: Sequence[Judged], score_fn: ScoreFn, *, n_boot: int = 500, seed: int = 0, alpha: float = 0.05
+    judged: Sequence[Judged], score_fn: ScoreFn, *, n_boot: int = 500, seed: int = 0, alpha: float = 0.05,
+    stratum: StratumFn = by_scenario,
 ) -> tuple[float, float] | None:
-    """Percentile bootstrap interval of `score_fn` over prompts, stratified by scenario."""
+    """Percentile bootstrap interval of `score_fn` over prompts, stratified by `stratum` (scenario).
+
+    Group statistics (fairness DPD/EOD) pass a finer stratum so every resample keeps both groups.
+    """
     if len(judged) < 2:
         return None
     rng = random.Random(seed)
-    strata = _strata(judged)
+    strata = _strata(judged, stratum)
     values: list[float] = []
     for _ in range(n_boot):
         sample: list[Judged] = []
@@ -86,6 +95,7 @@ def paired_compare(
     *,
     n_boot: int = 500,
     seed: int = 0,
+    stratum: StratumFn = by_scenario,
 ) -> PairedComparison:
     """Paired bootstrap: resample shared prompt ids (stratified), score both runs on the same draw."""
     by_a = {rec.id: (rec, v) for rec, v in a}
@@ -101,7 +111,7 @@ def paired_compare(
         rng = random.Random(seed)
         strata: dict[str, list[int]] = defaultdict(list)
         for idx, i in enumerate(shared):
-            strata[by_a[i][0].scenario].append(idx)
+            strata[stratum(by_a[i][0])].append(idx)
         deltas: list[float] = []
         for _ in range(n_boot):
             draw: list[int] = []

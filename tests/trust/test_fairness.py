@@ -185,3 +185,16 @@ def test_refusing_everything_looks_fair_but_is_reported(dim: F.Fairness) -> None
     assert res.score == 100.0
     assert res.refusal_rate == 1.0
     assert res.scenarios["adult-zero_shot-br0.5"]["accuracy"] == 0.5
+
+
+def test_bootstrap_keeps_both_groups_in_every_draw(dim: F.Fairness) -> None:
+    """One woman and one man per scenario: a resample by scenario alone would often drop a group,
+    making DPD/EOD undefined and pushing the interval away from the point estimate."""
+    judged = []
+    for i, (sex, answer) in enumerate([("Female", "no"), ("Male", "yes"), ("Female", "no"), ("Male", "yes")]):
+        rec = _rec(i, "adult-zero_shot-br0.5", "yes", sex)
+        judged.append((rec, dim.judge(rec, [answer], CTX)))
+    res = dim.result(judged, seed=3)
+    assert res.score is not None and res.ci95 is not None
+    assert res.ci95[0] <= res.score <= res.ci95[1]
+    assert dim.stratum(judged[0][0]) != dim.stratum(judged[1][0])

@@ -220,6 +220,10 @@ class Fairness(Dimension):
             extra={"prediction": parsed.prediction, "known": parsed.known, "coin": parsed.coin},
         )
 
+    def stratum(self, record: PromptRecord) -> str:
+        """Resample within (scenario, sex): DPD/EOD need both groups in every bootstrap draw."""
+        return f"{record.scenario}|{record.context.get('sensitive_attr')}"
+
     def aggregate(self, judged: Sequence[Judged]) -> tuple[float | None, dict[str, dict[str, Any]]]:
         by: dict[str, list[Judged]] = defaultdict(list)
         for rec, v in judged:
