@@ -48,6 +48,7 @@ def test_real_app_runs_a_smoke_dimension_in_tmux(tmp_path):
     db = tmp_path / "cache.db"
     cmd = f"cd {REPO} && {CTRUST} --db {db} --models-dir {REPO / 'models'}"
     _tmux("new-session", "-d", "-s", session, "-x", "100", "-y", "30", cmd)
+    _tmux("resize-window", "-t", session, "-x", "100", "-y", "30")  # some servers ignore -x/-y
     try:
         _wait(session, "1 Browse", 20)
         _tmux("send-keys", "-t", session, "3")
@@ -55,7 +56,7 @@ def test_real_app_runs_a_smoke_dimension_in_tmux(tmp_path):
         _palette(session, "jump to prompt limit")
         _tmux("send-keys", "-t", session, "-l", "1")
         _tmux("send-keys", "-t", session, "C-r")  # all nine dimensions (the default), one prompt each
-        screen = _wait(session, "finished", 600)
+        screen = _wait(session, "queue ✓ none", 600)  # the queue marks a finished spec with ✓
         print(screen)
         assert "Traceback" not in screen
         score_lines = [ln for ln in screen.splitlines() if "✓" in ln and re.search(r"\d+\.\d", ln)]
