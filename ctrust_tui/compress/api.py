@@ -93,9 +93,10 @@ def _check(cancel: CancelFn | None) -> None:
 
 
 def _pick_device(device: str | None) -> str:
+    """`None`/`"auto"` pick CUDA when present (the CLI and the runner pass "auto" by default)."""
     import torch
 
-    if device:
+    if device and device != "auto":
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise CtrustError(f"device {device!r} requested but CUDA is not available; use --device cpu")
         if device.split(":")[0] not in ("cpu", "cuda", "mps"):

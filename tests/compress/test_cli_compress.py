@@ -1,0 +1,28 @@
+"""`ctrust compress` and `ctrust run --compression` with their default `--device auto` on a tiny model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+from test_api import make_base
+
+from ctrust_tui.cli import main
+
+
+def test_compress_and_run_with_default_device(tmp_path: Path) -> None:
+    base = make_base(tmp_path / "src")
+    models = tmp_path / "models"
+    models.mkdir()
+    res = CliRunner().invoke(main, ["--models-dir", str(models), "compress", str(base), "rtn-4b-g32"])
+    assert res.exit_code == 0, res.output
+    out = Path(res.output.strip().splitlines()[-1])
+    assert out.is_dir() and json.loads((out / "compression.json").read_text())["spec"] == "rtn-4b-g32"
+
+    db = tmp_path / "cache.db"
+    res = CliRunner().invoke(main, ["--models-dir", str(models), "--db", str(db), "run", "--model", str(base),
+                                    "--compression", "rtn-4b-g32", "--dimensions", "ethics", "--limit", "1"])
+    assert res.exit_code == 0, res.output
+    runs = json.loads(CliRunner().invoke(main, ["--db", str(db), "runs", "--json"]).output)
+    assert runs[0]["compression"] == "rtn-4b-g32" and runs[0]["scores"]["ethics"]["n"] == 1
