@@ -186,10 +186,16 @@ def gptq_compress_shared(
     rows -- the same result as one call per module, with a third of the Python column loop."""
     Ws = [m.weight.data for m in modules]
     Q, losses = gptq_quantize_rows(torch.cat([w.float() for w in Ws]), H, bits, group_size, sym, act_order)
+    return write_back_rows(modules, Q, losses)
+
+
+def write_back_rows(modules: list[nn.Linear], stacked: torch.Tensor, losses: torch.Tensor) -> list[dict]:
+    """Split rows processed together (modules sharing one Hessian) back into each module's weight."""
     out, r0 = [], 0
-    for m, W in zip(modules, Ws):
+    for m in modules:
+        W = m.weight.data
         r1 = r0 + W.shape[0]
-        m.weight.data = Q[r0:r1].to(W.dtype).contiguous()
+        m.weight.data = stacked[r0:r1].to(W.dtype).contiguous()
         out.append({"error": float(losses[r0:r1].sum()), "sparsity": float((m.weight.data == 0).float().mean())})
         r0 = r1
     return out

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ..errors import InvalidSpec
-from .gptq import _inverse_cholesky_upper, single_threaded
+from .gptq import _inverse_cholesky_upper, single_threaded, write_back_rows
 from .masks import lowest_k
 
 
@@ -101,13 +101,7 @@ def sparsegpt_compress_shared(modules: list[nn.Linear], H: torch.Tensor, sparsit
     P, losses = sparsegpt_prune_weight(
         torch.cat([w.float() for w in Ws]), H, sparsity, n, m, row_splits=[w.shape[0] for w in Ws]
     )
-    out, r0 = [], 0
-    for mod, W in zip(modules, Ws):
-        r1 = r0 + W.shape[0]
-        mod.weight.data = P[r0:r1].to(W.dtype).contiguous()
-        out.append({"error": float(losses[r0:r1].sum()), "sparsity": float((mod.weight.data == 0).float().mean())})
-        r0 = r1
-    return out
+    return write_back_rows(modules, P, losses)
 
 
 @torch.no_grad()
