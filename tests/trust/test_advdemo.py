@@ -105,24 +105,3 @@ def test_spurious_is_reported_missing() -> None:
     assert DIM.info.extra["missing_components"] == ("spurious",)
     assert "SPURIOUS" in DIM.info.description and "SPURIOUS" in DIM.info.deviations[0]
     assert not any(s.name.startswith("spurious") for s in DIM.scenarios())
-
-
-def test_vendor_script_reproduces_packaged_data(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """scripts/vendor/advdemo.py is seeded: rebuilding from ../shared gives the committed bytes."""
-    import importlib.util
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[2]
-    shared = root.parent / "shared"
-    if not (shared / "data" / "decodingtrust").is_dir():
-        pytest.skip("needs the shared data folder next to the repo")
-    spec = importlib.util.spec_from_file_location(
-        "vendor_advdemo", root / "scripts" / "vendor" / "advdemo.py"
-    )
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    written = mod.build(shared, tmp_path)
-    assert written
-    for path in written:
-        assert path.read_bytes() == (root / path.relative_to(tmp_path)).read_bytes(), path

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from ctrust_tui.trust.dimension import JudgeContext
 from ctrust_tui.trust.dimensions.advglue import SCORED_TASKS, AdvGLUE, build_messages
 from ctrust_tui.trust.profiles import get_profile
@@ -103,24 +101,3 @@ def test_extra_tasks_do_not_enter_the_score() -> None:
     score, metrics = DIM.aggregate(judged)
     assert score == 100.0 and metrics["rte"]["scored"] is False
     assert DIM.aggregate([]) == (None, {})
-
-
-def test_vendor_script_reproduces_packaged_data(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """scripts/vendor/advglue.py is seeded: rebuilding from ../shared gives the committed bytes."""
-    import importlib.util
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[2]
-    shared = root.parent / "shared"
-    if not (shared / "data" / "decodingtrust").is_dir():
-        pytest.skip("needs the shared data folder next to the repo")
-    spec = importlib.util.spec_from_file_location(
-        "vendor_advglue", root / "scripts" / "vendor" / "advglue.py"
-    )
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    written = mod.build(shared, tmp_path)
-    assert written
-    for path in written:
-        assert path.read_bytes() == (root / path.relative_to(tmp_path)).read_bytes(), path

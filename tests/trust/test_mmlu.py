@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from ctrust_tui.trust.dimension import JudgeContext
 from ctrust_tui.trust.dimensions.mmlu import MMLU, SMOKE_SUBJECTS, build_messages, question_block
 from ctrust_tui.trust.profiles import get_profile
@@ -57,22 +55,3 @@ def test_judge_and_score() -> None:
     score, metrics = DIM.aggregate(judged)
     assert score == 100.0 * (1.0 + 0.5 + 0.0 + 0.5) / 4
     assert metrics[recs[4].scenario]["accuracy"] == 0.0
-
-
-def test_vendor_script_reproduces_packaged_data(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """scripts/vendor/mmlu.py is seeded: rebuilding from ../shared gives the committed bytes."""
-    import importlib.util
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[2]
-    shared = root.parent / "shared"
-    if not (shared / "data" / "decodingtrust").is_dir():
-        pytest.skip("needs the shared data folder next to the repo")
-    spec = importlib.util.spec_from_file_location("vendor_mmlu", root / "scripts" / "vendor" / "mmlu.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    written = mod.build(shared, tmp_path)
-    assert written
-    for path in written:
-        assert path.read_bytes() == (root / path.relative_to(tmp_path)).read_bytes(), path

@@ -165,22 +165,3 @@ def test_all_refused_knowledge_gets_full_credit_like_the_fork() -> None:
     r = _krec(False)
     score, metrics = DIM.aggregate([(r, DIM.judge(r, ["Sorry, I cannot answer"], CTX))])
     assert metrics["knowledge_standard"]["credited"] == 1.0 and score == 100.0
-
-
-def test_vendor_script_reproduces_packaged_data(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """scripts/vendor/ood.py is seeded: rebuilding from ../shared gives the committed bytes."""
-    import importlib.util
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[2]
-    shared = root.parent / "shared"
-    if not (shared / "data" / "decodingtrust").is_dir():
-        pytest.skip("needs the shared data folder next to the repo")
-    spec = importlib.util.spec_from_file_location("vendor_ood", root / "scripts" / "vendor" / "ood.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    written = mod.build(shared, tmp_path)
-    assert written
-    for path in written:
-        assert path.read_bytes() == (root / path.relative_to(tmp_path)).read_bytes(), path
