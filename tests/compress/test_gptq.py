@@ -1,19 +1,11 @@
 import pytest
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+from tiny_llama import tiny
 
 from ctrust_tui.compress.gptq import HessianCollector, gptq_quantize_weight
 from ctrust_tui.compress.methods import apply_method
 from ctrust_tui.compress.rtn import rtn_quantize_weight
 from ctrust_tui.compress.spec import parse_spec
-
-CFG = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
-           "num_key_value_heads": 2, "vocab_size": 256}
-
-
-def tiny():
-    torch.manual_seed(0)
-    return LlamaForCausalLM(LlamaConfig(**CFG)).eval()
 
 
 def correlated_inputs(n=512, d=96, seed=1):

@@ -1,6 +1,7 @@
 import pytest
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+from tiny_llama import ids, tiny
+from transformers import GPT2Config, GPT2LMHeadModel
 
 import ctrust_tui.compress.layers as L
 from ctrust_tui.compress.gptq import HessianCollector
@@ -8,19 +9,6 @@ from ctrust_tui.compress.methods import apply_method
 from ctrust_tui.compress.rtn import rtn_compress
 from ctrust_tui.compress.spec import parse_spec
 from ctrust_tui.errors import Cancelled, CtrustError
-
-CFG = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
-           "num_key_value_heads": 2, "vocab_size": 256}
-
-
-def tiny():
-    torch.manual_seed(0)
-    return LlamaForCausalLM(LlamaConfig(**CFG)).eval()
-
-
-def ids():
-    torch.manual_seed(1)
-    return torch.randint(0, 256, (8, 32))
 
 
 def test_unsupported_architecture_is_named():

@@ -1,6 +1,6 @@
 import pytest
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+from tiny_llama import ids, tiny
 
 from ctrust_tui.compress.gptq import HessianCollector
 from ctrust_tui.compress.layers import find_linears
@@ -8,19 +8,6 @@ from ctrust_tui.compress.magnitude import magnitude_mask
 from ctrust_tui.compress.methods import apply_method
 from ctrust_tui.compress.sparsegpt import sparsegpt_prune_weight
 from ctrust_tui.compress.spec import parse_spec
-
-CFG = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
-           "num_key_value_heads": 2, "vocab_size": 256}
-
-
-def tiny():
-    torch.manual_seed(0)
-    return LlamaForCausalLM(LlamaConfig(**CFG)).eval()
-
-
-def ids():
-    torch.manual_seed(1)
-    return torch.randint(0, 256, (8, 32))
 
 
 def linears(model):

@@ -1,15 +1,8 @@
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+from tiny_llama import tiny
 
 from ctrust_tui.compress.methods import apply_method
 from ctrust_tui.compress.spec import parse_spec
-
-
-def tiny():
-    torch.manual_seed(0)
-    cfg = LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                      num_key_value_heads=2, vocab_size=256)
-    return LlamaForCausalLM(cfg).eval()
 
 
 def test_rtn_needs_no_calibration_and_quantizes_only_decoder_linears():
