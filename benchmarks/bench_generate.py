@@ -10,8 +10,10 @@ on a large cache.
 Generation: the smoke prompts of the classification dimensions (short greedy outputs), rendered
 with the model's chat template exactly as the runner does, are generated (a) one prompt at a
 time with `model.generate` (greedy, same max_new_tokens: DecodingTrust's HF path) and (b) by the
-engine (`Generator`: length-sorted left-padded batches, KV cache, coalesced streaming). Both run
-in this process, side by side, after one warm-up call; the table reports tokens/s, the ratio,
+engine (`Generator`: prompts sharing a long prefix grouped and that prefix's KV cache computed
+once, length-sorted padded batches, KV cache, coalesced streaming); `--order single,batched,engine`
+adds (c) the engine with prefix sharing off, to show what each part brings. All run in this
+process, side by side, after one warm-up call; the table reports tokens/s, the ratio,
 greedy mismatches and the peak RSS of each phase (Linux: VmHWM, reset between phases).
 
 Store: `scripts/make_synthetic_cache.py` builds a cache of 1,000,000 generations (once; reused
@@ -112,14 +114,14 @@ def load(args, texts: list[str]):
 
 
 # -- generation ---------------------------------------------------------------------
-def prompts(dims: list[str], limit: int | None, force_greedy: bool = False):
+def prompts(dims: list[str], limit: int | None, force_greedy: bool = False, profile: str = "smoke"):
     import dataclasses
 
     from ctrust_tui.trust import get_dimension, get_profile
 
     recs = []
     for d in dims:
-        rs = get_dimension(d).build_prompts(get_profile("smoke"))
+        rs = get_dimension(d).build_prompts(get_profile(profile))
         rs = rs[:limit] if limit else rs
         if force_greedy:  # sampled dimensions (toxicity, stereotype) made comparable: greedy, n=1
             rs = [dataclasses.replace(r, decoding=dataclasses.replace(r.decoding, temperature=0.0, n=1)) for r in rs]
@@ -149,14 +151,16 @@ def one_at_a_time(model, tok, dev, items, eos_ids) -> tuple[dict, int, float]:
     return outs, n_tok, time.perf_counter() - t0
 
 
-def engine(model, tok, dev, items, max_batch) -> tuple[dict, int, float, int, int]:
+def engine(model, tok, dev, items, max_batch, share_prefixes: bool = True) -> tuple[dict, int, float, str]:
     import torch
 
     from ctrust_tui.backend import GenRequest
     from ctrust_tui.engine.generate import Generator
 
-    gen = Generator(model, tok, dev, max_batch=max_batch)
+    gen = Generator(model, tok, dev, max_batch=max_batch, share_prefixes=share_prefixes)
     reqs = [GenRequest(k, t, d) for k, t, d in items]
+    planned = gen._plan(reqs)
+    fed = sum(b.prefix_len + sum(len(x) - b.prefix_len for x in b.ids) for b in planned)
     callbacks = [0]
     outs, n_tok, batches = {}, 0, 0
     t0 = time.perf_counter()
@@ -167,7 +171,10 @@ def engine(model, tok, dev, items, max_batch) -> tuple[dict, int, float, int, in
             n_tok += r.n_tokens
     if dev.type == "cuda":
         torch.cuda.synchronize()
-    return outs, n_tok, time.perf_counter() - t0, batches, callbacks[0]
+    shared = sum(1 for b in planned if b.prefix_len)
+    extra = (f"{batches} batches ({shared} with a shared prefix), {fed} prompt tokens computed, "
+             f"{callbacks[0]} chunk callbacks")
+    return outs, n_tok, time.perf_counter() - t0, extra
 
 
 def bench_generate(args) -> tuple[list[str], dict]:
@@ -178,7 +185,7 @@ def bench_generate(args) -> tuple[list[str], dict]:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    recs = prompts(args.dims.split(","), args.limit, args.force_greedy)
+    recs = prompts(args.dims.split(","), args.limit, args.force_greedy, args.profile)
     model, tok, dev, label = load(args, [m.content for r in recs for m in r.messages])
     items = [(r.key, render_messages(tok, r.messages), r.decoding) for r in recs]
     eos = model.generation_config.eos_token_id
@@ -195,21 +202,26 @@ def bench_generate(args) -> tuple[list[str], dict]:
             torch.cuda.reset_peak_memory_stats()
         if phase == "single":
             outs, n_tok, secs = one_at_a_time(model, tok, dev, items, eos_ids)
-            extra = f"{len(items)} calls"
+            n_prompt = sum(len(tok(t, add_special_tokens=False).input_ids) for _, t, _ in items)
+            extra = f"{len(items)} calls, {n_prompt} prompt tokens computed"
+        elif phase in ("engine", "batched"):
+            outs, n_tok, secs, extra = engine(model, tok, dev, items, args.max_batch, phase == "engine")
         else:
-            outs, n_tok, secs, batches, callbacks = engine(model, tok, dev, items, args.max_batch)
-            extra = f"{batches} batches, {callbacks} chunk callbacks"
+            raise SystemExit(f"unknown phase {phase!r} in --order (single, batched, engine)")
         rows[phase] = {"outs": outs, "tokens": n_tok, "seconds": secs, "rss": _peak_rss_mb(), "extra": extra,
                        "gpu": torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else None}
         print(f"{phase}: {n_tok} tokens in {secs:.1f}s ({n_tok / secs:.1f} tok/s)", file=sys.stderr)
-    single, eng = rows.get("single"), rows.get("engine")
+    single, eng = rows.get("single"), rows.get("engine") or rows.get("batched")
     mismatches = []
     if single and eng:
         mismatches = [k for k, _, _ in items if single["outs"][k] != eng["outs"][k]]
+    if single and rows.get("batched") and rows.get("engine"):
+        n_diff = sum(single["outs"][k] != rows["batched"]["outs"][k] for k, _, _ in items)
+        rows["batched"]["extra"] += f"; {n_diff} greedy mismatches"
     by_key = {r.key: r for r in recs}
     lines = [
         f"Model: {label}, device {dev}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-        f"transformers {transformers.__version__}; {len(items)} smoke prompts of {args.dims}"
+        f"transformers {transformers.__version__}; {len(items)} {args.profile} prompts of {args.dims}"
         f"{f' (first {args.limit} per dimension)' if args.limit else ''} "
         f"(greedy, max_new_tokens {sorted({d.max_new_tokens for _, _, d in items})}).",
         "",
@@ -217,7 +229,8 @@ def bench_generate(args) -> tuple[list[str], dict]:
         "|---|---:|---:|---:|---:|---|",
     ]
     for name, title in (("single", "one prompt at a time (`model.generate`, DecodingTrust)"),
-                        ("engine", "engine (`Generator`, batched)")):
+                        ("batched", "engine, batching only (`share_prefixes=False`)"),
+                        ("engine", "engine (`Generator`: batches + shared-prefix KV cache)")):
         r = rows.get(name)
         if r:
             gpu = f", peak GPU {r['gpu']:.0f} MiB" if r["gpu"] is not None else ""
@@ -321,7 +334,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--limit", type=int, default=None, help="at most N prompts per dimension")
     ap.add_argument("--max-batch", type=int, default=None)
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
-    ap.add_argument("--order", default="single,engine", help="phases to run, in order")
+    ap.add_argument("--profile", default="smoke", help="prompt profile: smoke | quick | paper")
+    ap.add_argument("--order", default="single,engine",
+                    help="phases to run, in order: single, batched (no shared prefixes), engine")
     ap.add_argument("--show-mismatches", type=int, default=5)
     ap.add_argument("--skip-generate", action="store_true")
     ap.add_argument("--skip-store", action="store_true")

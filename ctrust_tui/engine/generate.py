@@ -3,12 +3,17 @@
 DecodingTrust's Hugging Face path generates one prompt at a time; we batch prompts of
 similar length (left padding, KV cache, `inference_mode`) and stream each sequence's new text
 to a consumer in coalesced chunks: one callback per flush for the whole batch, never one per
-token per sequence. Greedy outputs are identical to one-at-a-time `generate`.
+token per sequence. Prompts that share a long prefix (few-shot demonstrations, task
+instructions, n samples of one prompt) are planned together (`batching`) and that prefix's KV
+cache is computed once and expanded over the batch. Greedy outputs are identical to
+one-at-a-time `generate`.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import inspect
 import time
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -20,6 +25,7 @@ from ..backend import BatchFn, Chunk, ChunkFn, GenRequest, GenResult, StopFn
 from ..errors import Cancelled
 from ..trust.chat import render_plain
 from ..trust.types import Message
+from .batching import PlannedBatch, clusters, cut_batches
 
 CPU_MAX_BATCH = 32
 CPU_MAX_BATCH_TOKENS = 32 * 768
@@ -30,7 +36,6 @@ CPU_MAX_ATTN_BYTES = 512 * 2**20
 # Padding is pure wasted compute where generation is compute-bound (CPU prefill): a batch is cut
 # when its padded prompt tokens would exceed this multiple of its real prompt tokens (+ slack).
 MAX_PAD_WASTE = {"cpu": 1.25, "cuda": 2.0}
-PAD_SLACK_TOKENS = 64
 # One batched decode step costs about as much as prefilling this many tokens on CPU (memory-bound
 # weights read once for the whole batch), so a row that joins a batch saves roughly
 # max_new_tokens * DECODE_STEP_TOKENS of work, which pays for that much extra padding.
@@ -148,8 +153,14 @@ class Generator:
     """Batched generation over one loaded model."""
 
     def __init__(self, model: Any, tokenizer: Any, device: torch.device, *, max_batch: int | None = None,
-                 flush_every: float = 0.1) -> None:
+                 flush_every: float = 0.1, share_prefixes: bool = True) -> None:
         self.model = model
+        self.share_prefixes = share_prefixes
+        self._prefix: tuple[tuple[int, ...], Any] | None = None
+        # transformers renamed generate's `past_key_values` to `cache` (5.2x); accept both
+        prepare = getattr(model, "prepare_inputs_for_generation", None)
+        params = inspect.signature(prepare).parameters if prepare is not None else {}
+        self._cache_kwarg = "cache" if "cache" in params else "past_key_values"
         self.tok = tokenizer
         self.device = device
         self.max_batch = max_batch
@@ -160,8 +171,9 @@ class Generator:
             self.eos_ids.add(tokenizer.eos_token_id)
 
     # -- batching -----------------------------------------------------------------------
-    def _batch_limit(self, prompt_len: int, max_new: int) -> int:
-        per_seq = prompt_len + max_new
+    def _batch_limit(self, query_len: int, kv_len: int, max_new: int) -> int:
+        """Rows of `query_len` new prompt tokens (attending to `kv_len` positions) that fit."""
+        per_seq = kv_len + max_new
         if self.device.type == "cuda":
             from .device import free_memory_bytes
 
@@ -175,71 +187,111 @@ class Generator:
             limit = min(limit, 256)
         else:
             heads = getattr(self.model.config, "num_attention_heads", 32)
-            attn = CPU_MAX_ATTN_BYTES // max(1, heads * per_seq * per_seq * 4)
-            limit = max(1, min(CPU_MAX_BATCH, CPU_MAX_BATCH_TOKENS // max(1, per_seq), attn))
+            attn = CPU_MAX_ATTN_BYTES // max(1, heads * (query_len + max_new) * per_seq * 4)
+            limit = max(1, min(CPU_MAX_BATCH, CPU_MAX_BATCH_TOKENS // max(1, query_len + max_new), attn))
         return min(limit, self.max_batch) if self.max_batch else limit
 
-    def plan(self, requests: Sequence[GenRequest]) -> list[list[GenRequest]]:
-        """Group by decoding params, sort by prompt length, cut into memory-sized batches."""
-        groups: dict[tuple, list[tuple[int, GenRequest]]] = {}
+    def _plan(self, requests: Sequence[GenRequest]) -> list[PlannedBatch[GenRequest]]:
+        groups: dict[tuple, list[GenRequest]] = {}
         for r in requests:
             d = r.decoding
-            k = (d.max_new_tokens, d.temperature, d.top_p, d.stop)
-            groups.setdefault(k, []).append((len(self.tok(r.prompt, add_special_tokens=False).input_ids), r))
-        batches: list[list[GenRequest]] = []
+            groups.setdefault((d.max_new_tokens, d.temperature, d.top_p, d.stop), []).append(r)
+        waste = MAX_PAD_WASTE.get(self.device.type, 2.0)
+        step_tokens = DECODE_STEP_TOKENS.get(self.device.type, 8)
+        batches: list[PlannedBatch[GenRequest]] = []
         for items in groups.values():
-            items.sort(key=lambda x: (x[0], x[1].key))
-            waste = MAX_PAD_WASTE.get(self.device.type, 2.0)
-            step_tokens = DECODE_STEP_TOKENS.get(self.device.type, 8)
-            cur: list[GenRequest] = []
-            cur_max = cur_sum = 0
-            for length, r in items:
-                lim = self._batch_limit(max(cur_max, length), r.decoding.max_new_tokens)
-                padded = (len(cur) + 1) * max(cur_max, length)
-                decode_savings = step_tokens * r.decoding.max_new_tokens * len(cur)
-                too_padded = padded > waste * (cur_sum + length) + PAD_SLACK_TOKENS + decode_savings
-                if cur and (len(cur) + 1 > lim or too_padded):
-                    batches.append(cur)
-                    cur, cur_max, cur_sum = [], 0, 0
-                cur.append(r)
-                cur_max = max(cur_max, length)
-                cur_sum += length
-            if cur:
-                batches.append(cur)
+            ids = [self.tok(r.prompt, add_special_tokens=False).input_ids for r in items]
+            max_new = items[0].decoding.max_new_tokens
+            found = clusters(ids) if self.share_prefixes else [(list(range(len(items))), 0)]
+            for members, prefix_len in found:
+                batches += cut_batches(
+                    [items[i] for i in members], [ids[i] for i in members], prefix_len,
+                    limit=lambda q, kv, m=max_new: self._batch_limit(q, kv, m),
+                    max_pad_waste=waste, decode_savings_per_row=step_tokens * max_new,
+                    sort_key=lambda r: r.key,
+                )
         return batches
+
+    def plan(self, requests: Sequence[GenRequest]) -> list[list[GenRequest]]:
+        """Group by decoding params and shared prompt prefix, cut into memory-sized batches."""
+        return [list(b.items) for b in self._plan(requests)]
+
+    def _prefix_cache(self, prefix: tuple[int, ...]) -> Any | None:
+        """KV cache of `prefix` (batch 1), computed once per cluster and reused by its batches."""
+        if self._prefix is not None and self._prefix[0] == prefix:
+            return self._prefix[1]
+        self._prefix = None  # release the previous cluster's cache before computing a new one
+        ids = torch.tensor([list(prefix)], device=self.device)
+        out = self.model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=True, logits_to_keep=1)
+        cache = out.get("cache") if out.get("cache") is not None else out.get("past_key_values")
+        if cache is None or not hasattr(cache, "batch_repeat_interleave") or any(getattr(cache, "is_sliding", [])):
+            return None  # sliding-window or unknown caches: generate the full prompts instead
+        self._prefix = (prefix, cache)
+        return cache
 
     # -- generation ---------------------------------------------------------------------
     def generate(self, requests: Sequence[GenRequest], on_chunks: ChunkFn | None = None,
                  should_stop: StopFn | None = None, on_batch: BatchFn | None = None) -> Iterator[list[GenResult]]:
         """Yield results batch by batch (so callers can commit them before the next batch)."""
-        for batch in self.plan(requests):
-            if should_stop is not None and should_stop():
-                raise Cancelled()
-            if on_batch is not None:
-                on_batch([r.key for r in batch])
-            yield from self._run_with_backoff(batch, on_chunks, should_stop)
+        try:
+            for batch in self._plan(requests):
+                if should_stop is not None and should_stop():
+                    raise Cancelled()
+                if on_batch is not None:
+                    on_batch([r.key for r in batch.items])
+                yield from self._run_with_backoff(batch, on_chunks, should_stop)
+        finally:
+            self._prefix = None
 
-    def _run_with_backoff(self, batch: list[GenRequest], on_chunks: ChunkFn | None,
+    def _run_with_backoff(self, batch: PlannedBatch[GenRequest], on_chunks: ChunkFn | None,
                           should_stop: StopFn | None) -> Iterable[list[GenResult]]:
         try:
             yield self._run(batch, on_chunks, should_stop)
         except (torch.OutOfMemoryError, RuntimeError) as exc:
-            if not _is_oom(exc) or len(batch) == 1:
+            if not _is_oom(exc) or len(batch.items) == 1:
                 raise
+            self._prefix = None
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
-            half = len(batch) // 2
-            self.max_batch = max(1, half)
-            yield from self._run_with_backoff(batch[:half], on_chunks, should_stop)
-            yield from self._run_with_backoff(batch[half:], on_chunks, should_stop)
+            first, second = batch.split()
+            self.max_batch = max(1, len(first.items))
+            yield from self._run_with_backoff(first, on_chunks, should_stop)
+            yield from self._run_with_backoff(second, on_chunks, should_stop)
+
+    def _inputs(self, batch: PlannedBatch[GenRequest]) -> dict[str, Any]:
+        """Token ids, attention mask and (with a shared prefix) its expanded KV cache.
+
+        Without a prefix: left padding. With one, each row is `prefix + padding + suffix` and the
+        padding is masked: position ids come from the mask's cumulative sum, so every suffix
+        continues at the position right after the prefix, exactly as in its unpadded prompt.
+        """
+        pad = self.tok.pad_token_id if self.tok.pad_token_id is not None else 0
+        cache = self._prefix_cache(batch.prefix) if batch.prefix_len else None
+        p = batch.prefix_len if cache is not None else 0
+        width = max(len(x) for x in batch.ids) - p
+        rows, mask = [], []
+        for x in batch.ids:
+            fill = width - (len(x) - p)
+            rows.append(list(x[:p]) + [pad] * fill + list(x[p:]))
+            mask.append([1] * p + [0] * fill + [1] * (len(x) - p))
+        enc: dict[str, Any] = {
+            "input_ids": torch.tensor(rows, device=self.device),
+            "attention_mask": torch.tensor(mask, device=self.device),
+        }
+        if cache is not None:
+            rows_cache = copy.deepcopy(cache)
+            rows_cache.batch_repeat_interleave(len(batch.ids))
+            enc[self._cache_kwarg] = rows_cache
+        return enc
 
     @torch.inference_mode()
-    def _run(self, batch: list[GenRequest], on_chunks: ChunkFn | None, should_stop: StopFn | None) -> list[GenResult]:
+    def _run(self, batch: PlannedBatch[GenRequest], on_chunks: ChunkFn | None,
+             should_stop: StopFn | None) -> list[GenResult]:
         started = time.time()
-        d = batch[0].decoding
-        enc = self.tok([r.prompt for r in batch], return_tensors="pt", padding=True, add_special_tokens=False)
-        enc = {k: v.to(self.device) for k, v in enc.items()}
-        streamer = _BatchStreamer(self.tok, [r.key for r in batch], self.eos_ids, d.stop, on_chunks,
+        reqs = list(batch.items)
+        d = reqs[0].decoding
+        enc = self._inputs(batch)
+        streamer = _BatchStreamer(self.tok, [r.key for r in reqs], self.eos_ids, d.stop, on_chunks,
                                   self.flush_every)
         criteria = _StopCriteria(streamer, should_stop)
         gen_kwargs: dict[str, Any] = {
@@ -256,15 +308,15 @@ class Generator:
         # RNG state of the caller is left as it was
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             if not d.greedy:
-                torch.manual_seed(batch_seed(batch))
+                torch.manual_seed(batch_seed(reqs))
             self.model.generate(**enc, **gen_kwargs)
         if criteria.cancelled:
             raise Cancelled()
         elapsed = time.time() - started
         results = []
-        for i, r in enumerate(batch):
+        for i, r in enumerate(reqs):
             text = streamer.text(i)
             text, hit = truncate_at_stop(text, d.stop)
             finish = "stop" if hit or streamer.stopped[i] else ("eos" if streamer.done[i] else "length")
-            results.append(GenResult(r.key, text, len(streamer.tokens[i]), finish, elapsed / len(batch)))
+            results.append(GenResult(r.key, text, len(streamer.tokens[i]), finish, elapsed / len(reqs)))
         return results

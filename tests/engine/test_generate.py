@@ -274,3 +274,82 @@ def test_plan_limits_padding_waste_on_cpu(model, tok):
     long = " ".join(["one two three four five six seven eight nine ten"] * 40)  # 400 tokens
     plan = gen.plan([GenRequest(f"s{i}", short, greedy(4)) for i in range(5)] + [GenRequest("l", long, greedy(4))])
     assert [len(b) for b in plan] == [5, 1]  # the long prompt does not pad five short ones to 400 tokens
+
+
+# -- shared prompt prefixes ------------------------------------------------------------
+# A 40-word header shared by every prompt (the word-level tokenizer makes one token per word),
+# followed by suffixes of different lengths: the planner computes the header's KV cache once.
+HEADER = " ".join((SENTENCES[4] + " " + SENTENCES[3]) .split() * 3)[:400]
+SUFFIXES = ["the cat", "a dog ran in the park : yes", "user : the answer", "mat", "one two three four five six"]
+
+
+def test_shared_prefix_batch_is_planned_and_greedy_identical(model, tok):
+    prompts = [f"{HEADER} {s}" for s in SUFFIXES] + ["the cat sat"]
+    assert len(tok(HEADER).input_ids) >= 40
+    gen = Generator(model, tok, torch.device("cpu"), max_batch=8)
+    planned = gen._plan(reqs(prompts, greedy(10)))
+    shared = [b for b in planned if b.prefix_len]
+    assert len(shared) == 1 and len(shared[0].items) == len(SUFFIXES)
+    assert shared[0].prefix_len >= len(tok(HEADER).input_ids)
+    assert [r.key for b in planned if not b.prefix_len for r in b.items] == [f"k{len(SUFFIXES)}"]
+    got = run_all(gen, reqs(prompts, greedy(10)))
+    plain = run_all(Generator(model, tok, torch.device("cpu"), max_batch=8, share_prefixes=False),
+                    reqs(prompts, greedy(10)))
+    for i, p in enumerate(prompts):
+        expect = one_at_a_time(model, tok, p, 10)
+        assert got[f"k{i}"].text == expect, p
+        assert plain[f"k{i}"].text == expect, p
+        assert got[f"k{i}"].n_tokens == plain[f"k{i}"].n_tokens
+
+
+def test_shared_prefix_is_computed_once_per_cluster(model, tok):
+    prompts = [f"{HEADER} {s}" for s in SUFFIXES]
+    gen = Generator(model, tok, torch.device("cpu"), max_batch=2)  # 3 batches of one cluster
+    calls: list[tuple[int, int]] = []
+
+    def count(module, args, kwargs):
+        ids = kwargs.get("input_ids")
+        if ids is not None:
+            calls.append(tuple(ids.shape))
+
+    handle = model.register_forward_pre_hook(count, with_kwargs=True)
+    try:
+        got = run_all(gen, reqs(prompts, greedy(3)))
+    finally:
+        handle.remove()
+    assert len(got) == len(prompts)
+    prefix_len = gen._plan(reqs(prompts, greedy(3)))[0].prefix_len
+    assert calls.count((1, prefix_len)) == 1  # one prefix forward serves all three batches
+    assert all(shape[1] < prefix_len for shape in calls if shape != (1, prefix_len))  # rows never re-read it
+    assert gen._prefix is None  # released when generation ends
+
+
+def test_samples_of_one_prompt_share_it(model, tok):
+    d = Decoding(max_new_tokens=6, temperature=0.7, n=3)
+    prompt = f"{HEADER} the cat"
+    rs = [GenRequest(f"s{i}", prompt, d, sample_index=i, seed=5) for i in range(3)]
+    gen = Generator(model, tok, torch.device("cpu"))
+    (batch,) = gen._plan(rs)
+    assert batch.prefix_len == len(tok(prompt).input_ids) - 1
+    first = run_all(gen, rs)
+    again = run_all(Generator(model, tok, torch.device("cpu")), rs)
+    assert {k: r.text for k, r in first.items()} == {k: r.text for k, r in again.items()}  # seeded
+
+
+def test_shared_prefix_survives_oom_backoff(model, tok, monkeypatch):
+    prompts = [f"{HEADER} {s}" for s in SUFFIXES]
+    gen = Generator(model, tok, torch.device("cpu"), max_batch=8)
+    real = gen._run
+    sizes: list[int] = []
+
+    def flaky(batch, on_chunks, should_stop):
+        sizes.append(len(batch.items))
+        if len(batch.items) > 2:
+            raise torch.OutOfMemoryError("CPU out of memory (simulated)")
+        return real(batch, on_chunks, should_stop)
+
+    monkeypatch.setattr(gen, "_run", flaky)
+    got = run_all(gen, reqs(prompts, greedy(6)))
+    assert sizes == [5, 2, 3, 1, 2]  # halved until it fits, keeping the shared prefix
+    for i, p in enumerate(prompts):
+        assert got[f"k{i}"].text == one_at_a_time(model, tok, p, 6)
