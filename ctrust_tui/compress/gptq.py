@@ -98,18 +98,37 @@ class HessianCollector:
 
 
 def _inverse_cholesky_upper(H: torch.Tensor, percdamp: float) -> torch.Tensor:
+    """The reference's `cholesky(cholesky_inverse(cholesky(H + damp)), upper=True)`, computed as
+    one Cholesky and one triangular inverse: with J the reversal permutation and J H J = L L^T,
+    U = J L^-1 J is upper triangular with a positive diagonal and U^T U = H^-1, so it *is* the
+    upper Cholesky factor of H^-1 (unique). 2-3x faster on CPU at 1536 columns (no n^3 product,
+    no second factorisation). `H` is modified in place (damped)."""
     damp = percdamp * torch.mean(torch.diag(H))
     idx = torch.arange(H.shape[0], device=H.device)
     H[idx, idx] += damp
-    L = torch.linalg.cholesky(H)
-    # H^-1 = L^-T L^-1: same value as torch.cholesky_inverse(L), but BLAS-3 (4x faster on CPU at 1536)
-    Linv = torch.linalg.solve_triangular(L, torch.eye(H.shape[0], dtype=H.dtype, device=H.device), upper=False)
-    Hinv = Linv.t() @ Linv
-    return torch.linalg.cholesky(Hinv, upper=True)
+    L = torch.linalg.cholesky(torch.flip(H, (0, 1)))
+    eye = torch.eye(H.shape[0], dtype=H.dtype, device=H.device)
+    return torch.flip(torch.linalg.solve_triangular(L, eye, upper=False), (0, 1))
+
+
+def _prepare(W: torch.Tensor, H: torch.Tensor, percdamp: float, act_order: bool):
+    """Dead inputs, optional act-order permutation, Hinv: (W^T [cols, rows] contiguous, Hinv, perm).
+    Runs on all threads (BLAS-3); the column loops that follow run on one."""
+    W = W.detach().to(torch.float32).clone()
+    H = H.detach().to(torch.float32).clone()
+    dead = torch.diag(H) == 0
+    H[dead, dead] = 1
+    W[:, dead] = 0
+    perm = None
+    if act_order:
+        perm = torch.argsort(torch.diag(H), descending=True)
+        W = W[:, perm]
+        H = H[perm][:, perm]
+    Hinv = _inverse_cholesky_upper(H, percdamp)
+    return W.t().contiguous(), Hinv, perm
 
 
 @torch.no_grad()
-@single_threaded
 def gptq_quantize_rows(
     W: torch.Tensor,
     H: torch.Tensor,
@@ -121,55 +140,45 @@ def gptq_quantize_rows(
     percdamp: float = 0.01,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Quantize W [rows, cols] given the Hessian H [cols, cols]; returns (Q float32, loss per row).
-    Rows are independent given H, so stacked matrices sharing an input (q/k/v) can go in one call."""
+    Rows are independent given H, so stacked matrices sharing an input (q/k/v) can go in one call.
+
+    The weights are held transposed ([cols, rows]) so that the column being quantized and the
+    block's rank-1 updates touch contiguous memory (the reference's W1[:, i:] is strided)."""
     maxq = 2**bits - 1
-    W = W.detach().to(torch.float32).clone()
-    H = H.detach().to(torch.float32).clone()
     rows, cols = W.shape
-    scale, zero = minmax_params(W, bits, sym)  # per channel (overridden per group below)
-    scale, zero = scale.flatten(), zero.flatten()
-
-    dead = torch.diag(H) == 0
-    H[dead, dead] = 1
-    W[:, dead] = 0
-
-    perm = None
-    if act_order:
-        perm = torch.argsort(torch.diag(H), descending=True)
-        W = W[:, perm]
-        H = H[perm][:, perm]
-
-    Hinv = _inverse_cholesky_upper(H, percdamp)
-    del H
-    Q = torch.zeros_like(W)
-    losses = torch.zeros(rows, dtype=torch.float32, device=W.device)
-
-    for i1 in range(0, cols, blocksize):
-        i2 = min(i1 + blocksize, cols)
-        count = i2 - i1
-        W1 = W[:, i1:i2].clone()
-        Q1 = torch.zeros_like(W1)
-        Err1 = torch.zeros_like(W1)
-        Hinv1 = Hinv[i1:i2, i1:i2]
-        for i in range(count):
-            col = i1 + i
-            if group_size != -1 and col % group_size == 0:
-                scale, zero = minmax_params(W[:, col : col + group_size], bits, sym)
-                scale, zero = scale.flatten(), zero.flatten()
-            w = W1[:, i]
-            q = torch.round(w / scale).add_(zero).clamp_(0, maxq).sub_(zero).mul_(scale)
-            Q1[:, i] = q
-            err = Err1[:, i]
-            torch.sub(w, q, out=err).div_(Hinv1[i, i])
-            losses.addcmul_(err, err)
-            W1[:, i:].addr_(err, Hinv1[i, i:], alpha=-1.0)
-        Q[:, i1:i2] = Q1
-        if i2 < cols:
-            W[:, i2:].addmm_(Err1, Hinv[i1:i2, i2:], alpha=-1.0)
-
+    WT, Hinv, perm = _prepare(W, H, percdamp, act_order)
+    with one_thread():
+        scale, zero = minmax_params(WT.t(), bits, sym)  # per channel (overridden per group below)
+        scale, zero = scale.flatten(), zero.flatten()
+        QT = torch.empty_like(WT)
+        losses = torch.zeros(rows, dtype=torch.float32, device=WT.device)
+        for i1 in range(0, cols, blocksize):
+            i2 = min(i1 + blocksize, cols)
+            count = i2 - i1
+            W1 = WT[i1:i2].clone()
+            Q1 = QT[i1:i2]
+            Err1 = torch.empty_like(W1)
+            Hinv1 = Hinv[i1:i2, i1:i2]
+            for i in range(count):
+                col = i1 + i
+                if group_size != -1 and col % group_size == 0:
+                    # from the outer matrix, which does not yet carry this block's updates (reference)
+                    scale, zero = minmax_params(WT[col : col + group_size].t(), bits, sym)
+                    scale, zero = scale.flatten(), zero.flatten()
+                w = W1[i]
+                q = Q1[i]
+                torch.div(w, scale, out=q).round_().add_(zero).clamp_(0, maxq).sub_(zero).mul_(scale)
+                err = Err1[i]
+                torch.sub(w, q, out=err).div_(Hinv1[i, i])
+                losses.addcmul_(err, err)
+                if i + 1 < count:  # row i itself is never read again
+                    W1[i + 1 :].addr_(Hinv1[i, i + 1 :], err, alpha=-1.0)
+            if i2 < cols:
+                WT[i2:].addmm_(Hinv[i1:i2, i2:].t(), Err1, alpha=-1.0)
+    Q = QT.t()
     if perm is not None:
         Q = Q[:, torch.argsort(perm)]
-    return Q, losses / 2
+    return Q.contiguous(), losses / 2
 
 
 def gptq_quantize_weight(W, H, bits, group_size=128, sym=True, act_order=True, blocksize=128, percdamp=0.01):

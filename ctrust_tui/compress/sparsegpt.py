@@ -22,12 +22,11 @@ import torch
 from torch import nn
 
 from ..errors import InvalidSpec
-from .gptq import _inverse_cholesky_upper, single_threaded, write_back_rows
+from .gptq import _prepare, one_thread, write_back_rows
 from .masks import lowest_k
 
 
 @torch.no_grad()
-@single_threaded
 def sparsegpt_prune_weight(
     W: torch.Tensor,
     H: torch.Tensor,
@@ -39,58 +38,47 @@ def sparsegpt_prune_weight(
     row_splits: list[int] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Prune W [rows, cols] given H [cols, cols]; returns (W_pruned float32, loss per row).
-    `row_splits`: sizes of stacked matrices sharing H (q/k/v): masks are chosen per matrix."""
-    W = W.detach().to(torch.float32).clone()
-    H = H.detach().to(torch.float32).clone()
+    `row_splits`: sizes of stacked matrices sharing H (q/k/v): masks are chosen per matrix.
+    Weights are held transposed ([cols, rows]) so the column loop touches contiguous memory."""
     rows, cols = W.shape
     structured = n is not None and m is not None
     if structured and (cols % m or blocksize % m):
         raise InvalidSpec(f"{n}:{m} sparsity needs the input size ({cols}) to be a multiple of {m}")
-
-    dead = torch.diag(H) == 0
-    H[dead, dead] = 1
-    W[:, dead] = 0
-    Hinv = _inverse_cholesky_upper(H, percdamp)
-    del H
-    losses = torch.zeros(rows, dtype=torch.float32, device=W.device)
-
-    for i1 in range(0, cols, blocksize):
-        i2 = min(i1 + blocksize, cols)
-        count = i2 - i1
-        W1 = W[:, i1:i2].clone()
-        Q1 = torch.zeros_like(W1)
-        Err1 = torch.zeros_like(W1)
-        Hinv1 = Hinv[i1:i2, i1:i2]
-        dinv = torch.diag(Hinv1)
-        if structured:
+    WT, Hinv, _ = _prepare(W, H, percdamp, act_order=False)
+    with one_thread():
+        losses = torch.zeros(rows, dtype=torch.float32, device=WT.device)
+        for i1 in range(0, cols, blocksize):
+            i2 = min(i1 + blocksize, cols)
+            count = i2 - i1
+            W1 = WT[i1:i2].clone()
+            Err1 = torch.empty_like(W1)
+            Hinv1 = Hinv[i1:i2, i1:i2]
+            dinv = torch.diag(Hinv1).reshape(-1, 1)
             mask1 = torch.zeros_like(W1, dtype=torch.bool)
-        else:
-            score = (W1 * W1) / (dinv.reshape(1, -1) ** 2)
-            mask1 = torch.zeros_like(W1, dtype=torch.bool)
-            r0 = 0
-            for size in row_splits or [rows]:
-                seg = score[r0 : r0 + size]
-                mask1[r0 : r0 + size] = lowest_k(seg.reshape(1, -1), int(seg.numel() * float(sparsity))).reshape(
-                    seg.shape
-                )
-                r0 += size
-        for i in range(count):
-            if structured and i % m == 0:
-                score = W1[:, i : i + m] ** 2 / (dinv[i : i + m].reshape(1, -1) ** 2)
-                idx = torch.sort(score, dim=1, stable=True).indices[:, : m - n]
-                mask1[:, i : i + m].scatter_(1, idx, True)
-            w = W1[:, i]
-            d = Hinv1[i, i]
-            q = w.masked_fill(mask1[:, i], 0.0)
-            Q1[:, i] = q
-            err = Err1[:, i]
-            torch.sub(w, q, out=err).div_(d)
-            losses.addcmul_(err, err)
-            W1[:, i:].addr_(err, Hinv1[i, i:], alpha=-1.0)
-        W[:, i1:i2] = Q1
-        if i2 < cols:
-            W[:, i2:].addmm_(Err1, Hinv[i1:i2, i2:], alpha=-1.0)
-    return W, losses / 2
+            if not structured:
+                score = (W1 * W1) / (dinv**2)  # [count, rows]
+                r0 = 0
+                for size in row_splits or [rows]:
+                    seg = score[:, r0 : r0 + size].t()  # the reference's [rows, count] order (ties)
+                    k = int(seg.numel() * float(sparsity))
+                    mask1[:, r0 : r0 + size] = lowest_k(seg.reshape(1, -1), k).reshape(seg.shape).t()
+                    r0 += size
+            for i in range(count):
+                if structured and i % m == 0:
+                    score = W1[i : i + m] ** 2 / (dinv[i : i + m] ** 2)  # [m, rows]
+                    idx = torch.sort(score.t(), dim=1, stable=True).indices[:, : m - n]
+                    mask1[i : i + m].t().scatter_(1, idx, True)
+                w = W1[i]
+                err = Err1[i]
+                torch.mul(w, mask1[i], out=err).div_(Hinv1[i, i])  # w - q: the pruned weights
+                w.masked_fill_(mask1[i], 0.0)
+                losses.addcmul_(err, err)
+                if i + 1 < count:
+                    W1[i + 1 :].addr_(Hinv1[i, i + 1 :], err, alpha=-1.0)
+            WT[i1:i2] = W1
+            if i2 < cols:
+                WT[i2:].addmm_(Hinv[i1:i2, i2:].t(), Err1, alpha=-1.0)
+    return WT.t().contiguous(), losses / 2
 
 
 @torch.no_grad()

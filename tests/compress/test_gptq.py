@@ -105,3 +105,20 @@ def test_blocked_hessian_equals_the_full_product():
     want = 2 / 3 * X.t() @ X
     assert torch.allclose(c.hessian(), want, rtol=1e-4, atol=1e-2)
     assert torch.equal(c.hessian(), c.hessian().t())
+
+
+def test_inverse_cholesky_is_the_references_upper_factor_of_the_inverse():
+    # the reference: cholesky(cholesky_inverse(cholesky(H + damp)), upper=True); ours skips the
+    # n^3 product and the second factorisation (reversal trick) and must give the same matrix
+    from ctrust_tui.compress.gptq import _inverse_cholesky_upper
+
+    g = torch.Generator().manual_seed(3)
+    X = torch.randn(300, 96, generator=g, dtype=torch.float64) * torch.rand(96, generator=g, dtype=torch.float64)
+    H = X.t() @ X
+    damped = H.clone()
+    damped.diagonal().add_(0.01 * torch.diag(H).mean())
+    ref = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(damped)), upper=True)
+    ours = _inverse_cholesky_upper(H.clone(), 0.01)
+    assert torch.equal(ours, torch.triu(ours))  # upper triangular
+    assert bool((torch.diag(ours) > 0).all())
+    torch.testing.assert_close(ours, ref, rtol=1e-10, atol=1e-12)
