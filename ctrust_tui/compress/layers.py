@@ -50,6 +50,7 @@ import torch
 from torch import nn
 
 from ..errors import Cancelled, CtrustError
+from .staged import STAGE_BUDGET_BYTES, StagedLayer, run_layer_staged, stage_bytes
 from .types import CancelFn, CompressProgress, ProgressFn
 
 SUPPORTED_MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3", "smollm3")
@@ -258,6 +259,7 @@ def run_sequential(
     label: str = "",
     batch: int | None = None,
     compress_shared: Callable[[int, list[str], list[nn.Linear], Collector], dict[str, dict]] | None = None,
+    staged: bool = True,
 ) -> dict[str, dict]:
     """Compress every nn.Linear of every decoder layer, layer by layer, on calibration `ids`
     ([n, seq] LongTensor). Returns {"<layer>.<module name>": stats from `compress`}.
@@ -267,7 +269,10 @@ def run_sequential(
     (GPTQ quantizes the stacked rows in one pass: rows are independent given H).
 
     `compress` must overwrite `module.weight.data` (same shape/dtype) and must not modify the
-    collector's tensors in place (q/k/v and gate/up share one collector)."""
+    collector's tensors in place (q/k/v and gate/up share one collector).
+
+    `staged` (true-sequential only): run Llama-family layers stage by stage, one forward per
+    layer (`staged.py`); layers it does not fit take the hooked path below."""
     device = torch.device(device) if device is not None else default_device()
     layers = get_decoder_layers(model)
     n_layers = len(layers)
@@ -277,6 +282,7 @@ def run_sequential(
     inps, kwargs = capture_first_layer_inputs(model, ids, device, batch)
     outs = torch.empty_like(inps)
     correction_ok: bool | None = None if inps.dtype == torch.float32 else False
+    staged_ok: bool | None = None if true_sequential and staged else False
     stats: dict[str, dict] = {}
     for i, layer in enumerate(layers):
         _check_cancel(cancel)
@@ -286,6 +292,20 @@ def run_sequential(
         linears = find_linears(layer)
         groups = sequential_groups(list(linears), true_sequential)
         outputs_done = False
+        if staged_ok is not False:
+            chain = StagedLayer(layer, kwargs)
+            if staged_ok is None:  # decided once, on the first layer, before anything is compressed
+                staged_ok = (StagedLayer.supports(layer, list(linears))
+                             and stage_bytes(inps, layer) <= STAGE_BUDGET_BYTES
+                             and chain.matches_layer(inps[:1]))
+            if staged_ok and StagedLayer.supports(layer, list(linears)):
+                stats.update(run_layer_staged(
+                    chain, i, inps, outs, batch, make_collector=make_collector, compress=compress,
+                    compress_shared=compress_shared,
+                    emit=lambda step, msg, i=i: _emit(progress, label, i + 1, n_layers, step,
+                                                      f"layer {i + 1}/{n_layers}: {msg}"),
+                ))
+                groups, outputs_done = [], True
         for gi, group in enumerate(groups):
             last = gi == len(groups) - 1
             mods = {n: linears[n] for n in group}

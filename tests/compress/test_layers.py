@@ -55,8 +55,12 @@ def _naive_true_sequential(model, calib):
     return Hs
 
 
-@pytest.mark.parametrize("budget", [L.CORRECTION_BUDGET_BYTES, 0])  # output fix-up shortcut on / off
-def test_true_sequential_engine_matches_the_naive_loop(monkeypatch, budget):
+@pytest.mark.parametrize(("staged", "budget"), [
+    (True, L.CORRECTION_BUDGET_BYTES),  # one staged forward per layer (staged.py)
+    (False, L.CORRECTION_BUDGET_BYTES),  # hooked passes, output fix-up shortcut on
+    (False, 0),  # hooked passes, outputs recomputed by a forward
+])
+def test_true_sequential_engine_matches_the_naive_loop(monkeypatch, staged, budget):
     monkeypatch.setattr(L, "CORRECTION_BUDGET_BYTES", budget)
     naive_model = tiny()
     want = _naive_true_sequential(naive_model, ids())
@@ -69,9 +73,13 @@ def test_true_sequential_engine_matches_the_naive_loop(monkeypatch, budget):
     model = tiny()
     events = []
     L.run_sequential(model, ids(), device="cpu", true_sequential=True, batch=3, progress=events.append,
-                     make_collector=lambda n, m: HessianCollector(m.in_features, "cpu"), compress=compress)
-    # with the shortcut, no layer needs a separate forward pass for its outputs
-    assert any(e.step == "outputs" for e in events) == (budget == 0)
+                     make_collector=lambda n, m: HessianCollector(m.in_features, "cpu"), compress=compress,
+                     staged=staged)
+    steps = [e.step for e in events]
+    if staged:  # each group's inputs computed once, in order, then the outputs
+        assert steps.count("calibrate") == 4 * 2 and steps.count("outputs") == 2
+    else:  # with the shortcut, no layer needs a separate forward pass for its outputs
+        assert ("outputs" in steps) == (budget == 0)
     assert set(got) == set(want)
     for k in want:
         assert torch.allclose(got[k], want[k], rtol=1e-4, atol=1e-3), k
@@ -97,3 +105,23 @@ def test_cancel_between_layers_and_progress():
 def test_calibrated_methods_require_ids():
     with pytest.raises(CtrustError, match="calibration"):
         apply_method(tiny(), parse_spec("sparsegpt-0.5"), None, device="cpu")
+
+
+def test_staged_path_is_verified_before_it_is_trusted(monkeypatch):
+    # a layer whose real forward differs from the staged chain (here: a wrong MLP stage) must take
+    # the hooked path, with the same result as the naive loop
+    from ctrust_tui.compress import staged as S
+
+    monkeypatch.setattr(S.StagedLayer, "mlp_inner", lambda self, x2: self.mlp.up_proj(x2))
+    naive_model = tiny()
+    _naive_true_sequential(naive_model, ids())
+    model = tiny()
+    events = []
+    L.run_sequential(model, ids(), device="cpu", true_sequential=True, batch=3, progress=events.append,
+                     make_collector=lambda n, m: HessianCollector(m.in_features, "cpu"),
+                     compress=lambda i, name, mod, c: rtn_compress(mod, 3, 16, True))
+    steps = [e.step for e in events]
+    assert steps.count("calibrate") == 4 * 2 and "outputs" not in steps  # hooked path + fix-up
+    for (k, a), b in zip(model.state_dict().items(), naive_model.state_dict().values()):
+        assert torch.equal(a, b), k
+    assert not S.StagedLayer(model.model.layers[0], {}).supports(model.model.layers[0], ["self_attn.q_proj"])
