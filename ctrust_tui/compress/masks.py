@@ -44,6 +44,8 @@ def lowest_k(metric: torch.Tensor, k: int) -> torch.Tensor:
     below = metric < thr
     tied = metric == thr
     need = k - below.sum(dim=1, keepdim=True)
+    if bool((tied.sum(dim=1, keepdim=True) == need).all()):  # the usual case: no surplus ties
+        return below | tied
     return below | (tied & (torch.cumsum(tied, dim=1) <= need))
 
 
@@ -58,5 +60,5 @@ def matrix_mask(metric: torch.Tensor, sparsity: float) -> torch.Tensor:
 
 @torch.no_grad()
 def apply_mask(module: nn.Linear, mask: torch.Tensor) -> dict:
-    module.weight.data[mask] = 0
+    module.weight.data.masked_fill_(mask, 0)
     return {"sparsity": float((module.weight.data == 0).float().mean())}

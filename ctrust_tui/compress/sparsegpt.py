@@ -63,14 +63,16 @@ def sparsegpt_prune_weight(
                     k = int(seg.numel() * float(sparsity))
                     mask1[:, r0 : r0 + size] = lowest_k(seg.reshape(1, -1), k).reshape(seg.shape).t()
                     r0 += size
+            pruned = mask1.to(W1.dtype)  # 1.0 where pruned (float: no per-column bool casts)
             for i in range(count):
                 if structured and i % m == 0:
                     score = W1[i : i + m] ** 2 / (dinv[i : i + m] ** 2)  # [m, rows]
                     idx = torch.sort(score.t(), dim=1, stable=True).indices[:, : m - n]
                     mask1[i : i + m].t().scatter_(1, idx, True)
+                    pruned[i : i + m] = mask1[i : i + m]
                 w = W1[i]
                 err = Err1[i]
-                torch.mul(w, mask1[i], out=err).div_(Hinv1[i, i])  # w - q: the pruned weights
+                torch.mul(w, pruned[i], out=err).div_(Hinv1[i, i])  # w - q: the pruned weights
                 w.masked_fill_(mask1[i], 0.0)
                 losses.addcmul_(err, err)
                 if i + 1 < count:

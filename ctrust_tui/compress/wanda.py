@@ -16,7 +16,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .gptq import single_threaded
 from .masks import apply_mask, nm_mask, row_mask
 
 
@@ -28,7 +27,7 @@ class NormCollector:
     def add(self, x: torch.Tensor) -> None:
         x2 = x.reshape(-1, x.shape[-1]).to(torch.float32)
         self.ntokens += x2.shape[0]
-        self.sq += (x2 * x2).sum(dim=0)
+        self.sq += x2.square().sum(dim=0)  # the reference's norm(x) ** 2 (vector_norm is 2-6x slower here)
 
 
 def wanda_mask(W: torch.Tensor, sq_norms: torch.Tensor, sparsity=None, n=None, m=None) -> torch.Tensor:
@@ -39,6 +38,5 @@ def wanda_mask(W: torch.Tensor, sq_norms: torch.Tensor, sparsity=None, n=None, m
 
 
 @torch.no_grad()
-@single_threaded  # small ops: OpenMP hand-offs cost more than the work
 def wanda_compress(module: nn.Linear, sq_norms: torch.Tensor, sparsity=None, n=None, m=None) -> dict:
     return apply_mask(module, wanda_mask(module.weight.data, sq_norms, sparsity, n, m))

@@ -122,3 +122,15 @@ def test_inverse_cholesky_is_the_references_upper_factor_of_the_inverse():
     assert torch.equal(ours, torch.triu(ours))  # upper triangular
     assert bool((torch.diag(ours) > 0).all())
     torch.testing.assert_close(ours, ref, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [5, 384, 1000])
+def test_blocked_triangular_inverse(n):
+    from ctrust_tui.compress.gptq import _lower_triangular_inverse
+
+    g = torch.Generator().manual_seed(n)
+    X = torch.randn(2 * n, n, generator=g, dtype=torch.float64)
+    L = torch.linalg.cholesky(X.t() @ X + torch.eye(n, dtype=torch.float64))
+    inv = _lower_triangular_inverse(L, leaf=64)
+    assert torch.equal(inv, torch.tril(inv))
+    torch.testing.assert_close(inv @ L, torch.eye(n, dtype=torch.float64), rtol=0, atol=1e-9)
