@@ -8,9 +8,12 @@ never import torch. Every user error is one line on stderr and exit code 2.
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import click
 
@@ -217,8 +220,6 @@ def run(ctx: click.Context, model: str, compression: str, dimensions: str, profi
         toxicity_scorer: str | None, limit: int | None, max_batch: int | None, calibration: str, nsamples: int,
         seqlen: int, db: Path | None, models_dir: Path | None) -> None:
     """Evaluate MODEL under each compression spec on the chosen trust dimensions."""
-    import threading
-
     from .compress.spec import parse_specs
     from .progress import RunDisplay
     from .runner import RunConfig, Runner
@@ -238,7 +239,7 @@ def run(ctx: click.Context, model: str, compression: str, dimensions: str, profi
     display = RunDisplay()
     runner = Runner(cfg, display.handle, cancel=cancel)
     run_ids: list[int] = []
-    with display:
+    with display, term_cancels(cancel):
         try:
             run_ids = runner.execute()
         except KeyboardInterrupt:
@@ -249,6 +250,21 @@ def run(ctx: click.Context, model: str, compression: str, dimensions: str, profi
         sys.exit(130)
     if run_ids:
         _print_table(db_path, run_ids)
+
+
+@contextmanager
+def term_cancels(cancel: threading.Event) -> Iterator[None]:
+    """While active, SIGTERM (`timeout`, `kill`, a scheduler ending a job) cancels cooperatively,
+    like Ctrl-C: the run stops between decoding steps, is marked cancelled, and everything
+    generated so far stays committed. Outside the main thread this is a no-op."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: cancel.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _console():

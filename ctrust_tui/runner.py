@@ -148,6 +148,12 @@ class Runner:
                     store.set_run_status(rid, "cancelled")
                 self.emit(RunCancelled(rid, label))
                 break
+            except KeyboardInterrupt:  # not an Exception: without this the run would stay "running"
+                rid = self._current_run
+                if rid is not None:
+                    store.set_run_status(rid, "cancelled")
+                self.emit(RunCancelled(rid, label))
+                raise
             except CtrustError as exc:
                 rid = self._current_run
                 if rid is not None:

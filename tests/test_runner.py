@@ -101,6 +101,42 @@ def test_cancel_keeps_finished_batches_and_resumes(stub_models: Path, db_path: P
         assert store.runs()[0].status == "finished" and store.counts()["generations"] == 8
 
 
+def test_ctrl_c_marks_the_run_cancelled_and_keeps_its_work(stub_models: Path, db_path: Path) -> None:
+    import pytest
+
+    seen = []
+
+    def emit(e) -> None:
+        seen.append(e)
+        if isinstance(e, GenerationFinished) and sum(isinstance(x, GenerationFinished) for x in seen) >= 2:
+            raise KeyboardInterrupt  # what Ctrl-C raises in the main thread
+
+    with pytest.raises(KeyboardInterrupt):
+        Runner(_cfg(stub_models, db_path), emit, backend_factory=fake_factory(FakeBackend(batch_size=2))).execute()
+    assert isinstance(seen[-1], RunCancelled)
+    with open_store(db_path, readonly=True) as store:
+        assert store.runs()[0].status == "cancelled"  # not left "running" forever
+        assert store.counts()["generations"] >= 2
+
+
+def test_sigterm_cancels_cooperatively() -> None:
+    import os
+    import signal
+    import time
+
+    from ctrust_tui.cli import term_cancels
+
+    cancel = threading.Event()
+    before = signal.getsignal(signal.SIGTERM)
+    with term_cancels(cancel):
+        os.kill(os.getpid(), signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while not cancel.is_set() and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert cancel.is_set()
+    assert signal.getsignal(signal.SIGTERM) == before  # restored
+
+
 def test_several_specs_run_in_sequence(stub_models: Path, db_path: Path) -> None:
     events = []
     ids = Runner(_cfg(stub_models, db_path, "none,wanda-2:4", ("ethics",), 2), events.append,
