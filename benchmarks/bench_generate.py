@@ -129,8 +129,10 @@ def prompts(dims: list[str], limit: int | None, force_greedy: bool = False, prof
     return recs
 
 
-def one_at_a_time(model, tok, dev, items, eos_ids) -> tuple[dict, int, float]:
-    """DecodingTrust's HF loop: tokenize one prompt, generate greedily, decode the new tokens."""
+def one_at_a_time(model, tok, dev, items, eos_ids, seconds: dict | None = None) -> tuple[dict, int, float]:
+    """DecodingTrust's HF loop: tokenize one prompt, generate greedily, decode the new tokens.
+    `seconds` (if given) receives each prompt's wall time."""
+    seconds = {} if seconds is None else seconds
     import torch
 
     from ctrust_tui.engine.generate import truncate_at_stop
@@ -138,6 +140,7 @@ def one_at_a_time(model, tok, dev, items, eos_ids) -> tuple[dict, int, float]:
     outs, n_tok = {}, 0
     t0 = time.perf_counter()
     for key, text, d in items:
+        t_item = time.perf_counter()
         enc = tok(text, return_tensors="pt", add_special_tokens=False).to(dev)
         with torch.inference_mode():
             ids = model.generate(**enc, max_new_tokens=d.max_new_tokens, do_sample=False, temperature=None,
@@ -146,8 +149,9 @@ def one_at_a_time(model, tok, dev, items, eos_ids) -> tuple[dict, int, float]:
         cut = next((i for i, t in enumerate(new) if t in eos_ids), len(new))
         n_tok += cut
         outs[key] = truncate_at_stop(tok.decode(new[:cut], skip_special_tokens=True), d.stop)[0]
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        seconds[key] = time.perf_counter() - t_item
     return outs, n_tok, time.perf_counter() - t0
 
 
@@ -195,13 +199,14 @@ def bench_generate(args) -> tuple[list[str], dict]:
     engine(model, tok, dev, items[:2], args.max_batch)
     gc.collect()
 
-    rows = {}
+    rows: dict = {}
+    per_prompt: dict[str, float] = {}
     for phase in args.order.split(","):
         _reset_peak_rss()
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
         if phase == "single":
-            outs, n_tok, secs = one_at_a_time(model, tok, dev, items, eos_ids)
+            outs, n_tok, secs = one_at_a_time(model, tok, dev, items, eos_ids, per_prompt)
             n_prompt = sum(len(tok(t, add_special_tokens=False).input_ids) for _, t, _ in items)
             extra = f"{len(items)} calls, {n_prompt} prompt tokens computed"
         elif phase in ("engine", "batched"):
@@ -236,6 +241,15 @@ def bench_generate(args) -> tuple[list[str], dict]:
             gpu = f", peak GPU {r['gpu']:.0f} MiB" if r["gpu"] is not None else ""
             lines.append(f"| {title} | {r['tokens']} | {r['seconds']:.1f} | {r['tokens'] / r['seconds']:.1f} | "
                          f"{r['rss']:.0f} | {r['extra']}{gpu} |")
+    if per_prompt:
+        # where one-at-a-time time goes: what no batching can remove from a compute-bound prefill
+        by_scenario: dict[str, list[float]] = {}
+        for r in recs:
+            by_scenario.setdefault(f"{r.dimension}/{r.scenario}", []).append(per_prompt[r.key])
+        total = sum(per_prompt.values())
+        top = sorted(by_scenario.items(), key=lambda kv: -sum(kv[1]))[:6]
+        lines += ["", "One prompt at a time, the largest scenarios: " + "; ".join(
+            f"{name} {sum(v):.1f}s ({100 * sum(v) / total:.0f}%, {len(v)} prompts)" for name, v in top) + "."]
     summary: dict = {"label": label}
     if single and eng:
         ratio = (eng["tokens"] / eng["seconds"]) / (single["tokens"] / single["seconds"])
