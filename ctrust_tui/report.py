@@ -74,7 +74,7 @@ def to_json(rows: Sequence[TableRow]) -> str:
             "compression": r.compression,
             "profile": r.profile,
             "seed": r.seed,
-            "status": r.status,
+            "status": r.shown_status,
             "scorer": r.scorer,
             "scores": {
                 d: {

@@ -9,7 +9,9 @@ compressor are imported only when a real run starts (`ctrust browse` stays torch
 
 from __future__ import annotations
 
+import os
 import platform
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -97,7 +99,8 @@ def real_backend(model: ModelRef, spec: CompressionSpec, cfg: RunConfig,
 
 
 def environment(backend: Backend) -> dict[str, Any]:
-    env: dict[str, Any] = {"ctrust": __version__, "python": platform.python_version(), **backend.info}
+    env: dict[str, Any] = {"ctrust": __version__, "python": platform.python_version(), **backend.info,
+                           "pid": os.getpid(), "host": socket.gethostname()}  # RunRow.shown_status
     try:  # versions only if already imported by the engine (never import torch here)
         import sys
 

@@ -32,7 +32,7 @@ def score_table(runs: Sequence[RunRow], scores: Sequence[ScoreRow], *, show_stat
         r = row.run
         cells: list[Text | str] = [f"#{r.id}", safe_text(r.model_name), safe_text(r.compression)]
         if show_status:
-            cells += [safe_text(r.profile), safe_text(r.status)]
+            cells += [safe_text(r.profile), safe_text(r.shown_status)]
         for d, _ in dims:
             s = row.scores.get(d)
             if s is None:

@@ -106,6 +106,10 @@ def test_sigkill_mid_run_then_resume(stub_models: Path, tmp_path: Path) -> None:
     assert seen <= after_kill  # every generation committed before the kill survived
     assert len(after_kill) < total and fts_rows == len(after_kill)
     assert status == "running"  # killed, never marked finished
+    with open_store(db, readonly=True) as s:
+        (run,) = s.runs()
+        assert run.env["pid"] == proc.pid
+        assert run.shown_status == "interrupted"  # what `ctrust runs` and the browser show
 
     backend = FakeBackend(batch_size=3)
     events: list = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import socket
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +62,24 @@ class RunRow:
     @property
     def label(self) -> str:
         return f"#{self.id} {self.model_name} · {self.compression} · {self.profile}"
+
+    @property
+    def shown_status(self) -> str:
+        """`status`, except that a "running" run whose process is gone (killed with SIGKILL, a
+        power cut) reads "interrupted": nothing can mark it at the time. Judged only on the host
+        that started it (its pid and host name are in `env`); re-running the same settings resumes it."""
+        if self.status != "running":
+            return self.status
+        pid, host = self.env.get("pid"), self.env.get("host")
+        if not isinstance(pid, int) or host != socket.gethostname():
+            return self.status
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return "interrupted"
+        except OSError:  # exists but not ours (PermissionError): still running
+            pass
+        return self.status
 
 
 @dataclass(frozen=True)

@@ -391,3 +391,25 @@ def test_copy_of_cache_is_a_valid_cache(tmp_path):
     with open_store(tmp_path / "copy.db", readonly=True) as c:
         assert c.counts()["generations"] == 7 and c.integrity_ok()
 
+
+
+def test_shown_status_flags_runs_whose_process_is_gone():
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from ctrust_tui.store.db import RunRow
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+
+    def row(status, env):
+        return RunRow(1, "m", "none", ("ethics",), "smoke", 0, None, status, "", "", 0, 0, {}, env, None)
+
+    host = socket.gethostname()
+    assert row("running", {"pid": gone.pid, "host": host}).shown_status == "interrupted"
+    assert row("running", {"pid": os.getpid(), "host": host}).shown_status == "running"
+    assert row("running", {"pid": gone.pid, "host": "another-machine"}).shown_status == "running"  # can't tell
+    assert row("running", {}).shown_status == "running"  # runs recorded before pids were
+    assert row("finished", {"pid": gone.pid, "host": host}).shown_status == "finished"

@@ -161,7 +161,7 @@ class BrowseScreen(CtrustScreen):
                 key = str(r.id)
                 keys.add(key)
                 cells = [f"#{r.id}", inert(r.model_name, 28), inert(r.compression, 22), inert(r.profile),
-                         Text(strip_control(r.status), style=_status_style(r.status)),
+                         Text(strip_control(r.shown_status), style=_status_style(r.shown_status)),
                          f"{r.done_generations}/{r.total_generations}",
                          _mean_cell(row), f"{len(row.scores)}/{len(r.dimensions)}"]
                 if key in table.rows:
@@ -217,7 +217,7 @@ class BrowseScreen(CtrustScreen):
             table.move_cursor(row=cursor)
         info = Text(f"run #{run.id} · ")
         info.append_text(inert(f"{run.model_name} · {run.compression} · {run.profile} · seed {run.seed} · "
-                               f"{run.status}"))
+                               f"{run.shown_status}"))
         if run.scorer:
             info.append_text(inert(f" · toxicity scorer {run.scorer}"))
         if run.error:
@@ -327,7 +327,8 @@ def _mean_cell(row: Any) -> Text:
 
 
 def _status_style(status: str) -> str:
-    return {"finished": "green", "running": "yellow", "failed": "red", "cancelled": "magenta"}.get(status, "")
+    return {"finished": "green", "running": "yellow", "failed": "red", "cancelled": "magenta",
+            "interrupted": "magenta"}.get(status, "")
 
 
 def item_text(item: Any) -> Text:
