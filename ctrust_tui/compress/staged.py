@@ -26,6 +26,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .layers import compress_modules
+
 QKV = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj")
 O_PROJ = ("self_attn.o_proj",)
 GATE_UP = ("mlp.gate_proj", "mlp.up_proj")
@@ -130,14 +132,8 @@ def run_layer_staged(
     stats: dict[str, dict] = {}
 
     def finish(group: tuple[str, ...], collector: Any) -> None:
-        names = list(group)
-        emit(f"compress {names[0]}", ", ".join(names))
-        if compress_shared is not None and len(names) > 1:
-            for name, st in compress_shared(layer_idx, names, [mods[x] for x in names], collector).items():
-                stats[f"{layer_idx}.{name}"] = st
-        else:
-            for name in names:
-                stats[f"{layer_idx}.{name}"] = compress(layer_idx, name, mods[name], collector)
+        emit(f"compress {group[0]}", ", ".join(group))
+        stats.update(compress_modules(layer_idx, list(group), mods, collector, compress, compress_shared))
 
     emit("calibrate", "inputs of " + ", ".join(QKV))
     col = make_collector(QKV[0], mods[QKV[0]])
