@@ -60,12 +60,15 @@ def common_prefix_len(a: Sequence[int], b: Sequence[int]) -> int:
 
 
 def clusters(ids: Sequence[Sequence[int]], *, min_shared: int = MIN_SHARED_PREFIX,
-             fraction: float = SHARED_FRACTION) -> list[tuple[list[int], int]]:
+             fraction: float = SHARED_FRACTION, min_saving: int = 0) -> list[tuple[list[int], int]]:
     """Indices of `ids` grouped by a shared prefix worth computing once, with its length.
 
     Every returned prefix length leaves at least one token of each member's prompt outside the
     prefix (generation needs a last prompt token to predict from). Prefix-less prompts come last
-    as one cluster with prefix length 0.
+    as one cluster with prefix length 0. A cluster whose sharing saves fewer than `min_saving`
+    prompt tokens ((members - 1) x prefix) is pooled with them instead: it would otherwise
+    decode alone, and for long generations batching the decoding steps is worth more (three
+    samples of a short toxicity prompt must not become a batch of three).
     """
     order = sorted(range(len(ids)), key=lambda i: (tuple(ids[i]), i))
     out: list[tuple[list[int], int]] = []
@@ -74,8 +77,9 @@ def clusters(ids: Sequence[Sequence[int]], *, min_shared: int = MIN_SHARED_PREFI
     cur_lcp = cur_min = 0
 
     def close() -> None:
-        if len(cur) > 1:
-            out.append((list(cur), min(cur_lcp, cur_min - 1)))
+        prefix = min(cur_lcp, cur_min - 1)
+        if len(cur) > 1 and (len(cur) - 1) * prefix >= min_saving:
+            out.append((list(cur), prefix))
         else:
             loose.extend(cur)
 

@@ -202,7 +202,9 @@ class Generator:
         for items in groups.values():
             ids = [self.tok(r.prompt, add_special_tokens=False).input_ids for r in items]
             max_new = items[0].decoding.max_new_tokens
-            found = clusters(ids) if self.share_prefixes else [(list(range(len(items))), 0)]
+            # a cluster decodes in its own batches: its saved prefill must beat one batch's decoding
+            found = (clusters(ids, min_saving=step_tokens * max_new) if self.share_prefixes
+                     else [(list(range(len(items))), 0)])
             for members, prefix_len in found:
                 batches += cut_batches(
                     [items[i] for i in members], [ids[i] for i in members], prefix_len,

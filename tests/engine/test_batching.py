@@ -101,3 +101,15 @@ def test_split_keeps_prefix():
     assert (len(first.items), len(second.items)) == (1, 2)
     assert first.prefix_len == second.prefix_len == 40
     assert first.ids + second.ids == b.ids
+
+
+def test_small_savings_are_pooled_for_decode_batching():
+    # 3 samples of each of 4 short prompts: sharing saves 2 x ~40 tokens per prompt, less than
+    # decoding them in separate batches costs; all 12 rows pool together
+    ids = [[i] * 40 + [99] for i in range(1, 5) for _ in range(3)]
+    assert all(p > 0 for _, p in clusters(ids))  # without a saving threshold: 4 clusters
+    assert len(clusters(ids)) == 4
+    assert clusters(ids, min_saving=1200) == [(sorted(range(12), key=lambda i: (len(ids[i]), i)), 0)]
+    # a long few-shot prefix still pays for itself
+    long_ids = [[7] * 600 + [i] for i in range(10)]
+    assert clusters(long_ids, min_saving=1200) == [(list(range(10)), 600)]

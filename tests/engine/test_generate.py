@@ -353,3 +353,13 @@ def test_shared_prefix_survives_oom_backoff(model, tok, monkeypatch):
     assert sizes == [5, 2, 3, 1, 2]  # halved until it fits, keeping the shared prefix
     for i, p in enumerate(prompts):
         assert got[f"k{i}"].text == one_at_a_time(model, tok, p, 6)
+
+
+def test_long_sampled_generations_batch_across_prompts(model, tok):
+    # toxicity-like: 3 samples of each of 4 prompts, 150 new tokens; sharing each prompt would
+    # save ~2 x 40 prompt tokens but decode in batches of 3; the planner keeps one batch of 12
+    d = Decoding(max_new_tokens=150, temperature=0.7, n=3)
+    prompts = [f"{HEADER} {s}" for s in SUFFIXES[:4]]
+    rs = [GenRequest(f"p{j}s{i}", p, d, sample_index=i) for j, p in enumerate(prompts) for i in range(3)]
+    planned = Generator(model, tok, torch.device("cpu"))._plan(rs)
+    assert [len(b.items) for b in planned] == [12]
