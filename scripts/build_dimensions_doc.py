@@ -49,7 +49,10 @@ def overview() -> str:
     lines.append(
         f"Generations in all: smoke {totals['smoke']:,}, quick {totals['quick']:,}, paper {totals['paper']:,}. "
         "Run time on 2 CPU cores with the 135M default model: smoke ~4 min (measured), quick ~1 h "
-        "(estimated from a partial run: long 5-shot MMLU and 32-shot fairness prompts dominate). "
+        "with batching alone (estimated from a partial run: long 5-shot MMLU and 32-shot fairness "
+        "prompts dominate); the shared-prefix engine computes about half as many prompt tokens for "
+        "the few-shot dimensions (fairness's per-row demonstrations share nothing), not timed end "
+        "to end. "
         "The paper profile is for GPUs: its sampled dimensions (toxicity, stereotype: n=25, 150 tokens) "
         "alone are ~266k generations, about 40M generated tokens - at an assumed 2,000 generated tokens/s "
         "for a batched 7B model on one modern GPU that is ~6 h, plus the classification dimensions "
