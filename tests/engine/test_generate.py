@@ -325,9 +325,10 @@ def test_shared_prefix_is_computed_once_per_cluster(model, tok):
 
 
 def test_samples_of_one_prompt_share_it(model, tok):
-    d = Decoding(max_new_tokens=6, temperature=0.7, n=3)
+    # 5 samples share 4 x 52 prompt tokens: more than a batch of 6 decoding steps costs (24 each)
+    d = Decoding(max_new_tokens=6, temperature=0.7, n=5)
     prompt = f"{HEADER} the cat"
-    rs = [GenRequest(f"s{i}", prompt, d, sample_index=i, seed=5) for i in range(3)]
+    rs = [GenRequest(f"s{i}", prompt, d, sample_index=i, seed=5) for i in range(5)]
     gen = Generator(model, tok, torch.device("cpu"))
     (batch,) = gen._plan(rs)
     assert batch.prefix_len == len(tok(prompt).input_ids) - 1
