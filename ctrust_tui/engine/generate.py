@@ -239,8 +239,8 @@ class Generator:
         out = self.model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=True, logits_to_keep=1)
         cache = out.get("cache") if out.get("cache") is not None else out.get("past_key_values")
         if cache is None or not hasattr(cache, "batch_repeat_interleave") or any(getattr(cache, "is_sliding", [])):
-            return None  # sliding-window or unknown caches: generate the full prompts instead
-        self._prefix = (prefix, cache)
+            cache = None  # sliding-window or unknown caches: generate the full prompts instead
+        self._prefix = (prefix, cache)  # the verdict is kept too: no second wasted prefix pass
         return cache
 
     # -- generation ---------------------------------------------------------------------

@@ -364,3 +364,32 @@ def test_long_sampled_generations_batch_across_prompts(model, tok):
     rs = [GenRequest(f"p{j}s{i}", p, d, sample_index=i) for j, p in enumerate(prompts) for i in range(3)]
     planned = Generator(model, tok, torch.device("cpu"))._plan(rs)
     assert [len(b.items) for b in planned] == [12]
+
+
+def test_sliding_window_models_fall_back_to_full_prompts(tok):
+    # a sliding-window cache cannot take a precomputed prefix safely: the generator must notice,
+    # generate the full prompts (same outputs as one at a time) and not retry the prefix per batch
+    from transformers import MistralConfig, MistralForCausalLM
+
+    torch.manual_seed(0)
+    cfg = MistralConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                        num_key_value_heads=2, vocab_size=len(tok), pad_token_id=tok.pad_token_id,
+                        eos_token_id=tok.eos_token_id, bos_token_id=None, sliding_window=16)
+    model = MistralForCausalLM(cfg).eval()
+    model.generation_config.eos_token_id = tok.eos_token_id
+    model.generation_config.pad_token_id = tok.pad_token_id
+    prompts = [f"{HEADER} {s}" for s in SUFFIXES]
+    gen = Generator(model, tok, torch.device("cpu"), max_batch=2)
+    prefix_len = gen._plan(reqs(prompts, greedy(6)))[0].prefix_len
+    assert prefix_len > 40
+    calls: list[tuple[int, int]] = []
+    handle = model.register_forward_pre_hook(
+        lambda m, a, k: calls.append(tuple(k["input_ids"].shape)) if k.get("input_ids") is not None else None,
+        with_kwargs=True)
+    try:
+        got = run_all(gen, reqs(prompts, greedy(6)))
+    finally:
+        handle.remove()
+    assert calls.count((1, prefix_len)) == 1  # one (discarded) prefix pass for the three batches
+    for i, p in enumerate(prompts):
+        assert got[f"k{i}"].text == one_at_a_time(model, tok, p, 6), p
