@@ -198,7 +198,8 @@ class Generator:
         else:
             heads = getattr(self.model.config, "num_attention_heads", 32)
             attn = CPU_MAX_ATTN_BYTES // max(1, heads * (query_len + max_new) * per_seq * 4)
-            limit = max(1, min(CPU_MAX_BATCH, CPU_MAX_BATCH_TOKENS // max(1, query_len + max_new), attn))
+            # every row holds its own copy of a shared prefix's KV cache: memory counts all positions
+            limit = max(1, min(CPU_MAX_BATCH, CPU_MAX_BATCH_TOKENS // max(1, per_seq), attn))
         return min(limit, self.max_batch) if self.max_batch else limit
 
     def _plan(self, requests: Sequence[GenRequest]) -> list[PlannedBatch[GenRequest]]:
