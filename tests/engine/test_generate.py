@@ -46,16 +46,21 @@ def tok():
     return fast
 
 
-@pytest.fixture(scope="module")
-def model(tok):
+def tiny_causal_lm(tok, config_cls=LlamaConfig, model_cls=LlamaForCausalLM, **extra):
+    """A 2-layer random decoder over the test tokenizer (seeded)."""
     torch.manual_seed(0)
-    cfg = LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                      num_key_value_heads=2, vocab_size=len(tok), pad_token_id=tok.pad_token_id,
-                      eos_token_id=tok.eos_token_id, bos_token_id=None, initializer_range=0.2)
-    m = LlamaForCausalLM(cfg).eval()
+    cfg = config_cls(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                     num_key_value_heads=2, vocab_size=len(tok), pad_token_id=tok.pad_token_id,
+                     eos_token_id=tok.eos_token_id, bos_token_id=None, **extra)
+    m = model_cls(cfg).eval()
     m.generation_config.eos_token_id = tok.eos_token_id
     m.generation_config.pad_token_id = tok.pad_token_id
     return m
+
+
+@pytest.fixture(scope="module")
+def model(tok):
+    return tiny_causal_lm(tok, initializer_range=0.2)
 
 
 def greedy(n: int = 12, stop: tuple[str, ...] = ()) -> Decoding:
@@ -371,13 +376,7 @@ def test_sliding_window_models_fall_back_to_full_prompts(tok):
     # generate the full prompts (same outputs as one at a time) and not retry the prefix per batch
     from transformers import MistralConfig, MistralForCausalLM
 
-    torch.manual_seed(0)
-    cfg = MistralConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                        num_key_value_heads=2, vocab_size=len(tok), pad_token_id=tok.pad_token_id,
-                        eos_token_id=tok.eos_token_id, bos_token_id=None, sliding_window=16)
-    model = MistralForCausalLM(cfg).eval()
-    model.generation_config.eos_token_id = tok.eos_token_id
-    model.generation_config.pad_token_id = tok.pad_token_id
+    model = tiny_causal_lm(tok, MistralConfig, MistralForCausalLM, sliding_window=16)
     prompts = [f"{HEADER} {s}" for s in SUFFIXES]
     gen = Generator(model, tok, torch.device("cpu"), max_batch=2)
     prefix_len = gen._plan(reqs(prompts, greedy(6)))[0].prefix_len
