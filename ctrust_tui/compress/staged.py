@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .layers import compress_modules
+from .layers import _Stop, compress_modules
 
 QKV = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj")
 O_PROJ = ("self_attn.o_proj",)
@@ -34,10 +34,6 @@ GATE_UP = ("mlp.gate_proj", "mlp.up_proj")
 DOWN = ("mlp.down_proj",)
 STAGE_NAMES = QKV + O_PROJ + GATE_UP + DOWN
 STAGE_BUDGET_BYTES = 2 << 30
-
-
-class _StopAt(Exception):
-    """Raised from o_proj's pre-hook: the attention core's output is all we need."""
 
 
 class StagedLayer:
@@ -64,14 +60,14 @@ class StagedLayer:
     def attention_core(self, x1: torch.Tensor) -> torch.Tensor:
         got: list[torch.Tensor] = []
 
-        def grab(module, args):
+        def grab(module, args):  # the attention core's output is all we need
             got.append(args[0])
-            raise _StopAt
+            raise _Stop
 
         handle = self.attn.o_proj.register_forward_pre_hook(grab)
         try:
             self.attn(hidden_states=x1, **self.kwargs)
-        except _StopAt:
+        except _Stop:
             pass
         finally:
             handle.remove()
