@@ -14,6 +14,9 @@ Algorithm (as the reference): dead inputs (diag(H) == 0) get H_ii = 1 and W[:, i
 damping 0.01 * mean(diag(H)); Hinv = upper Cholesky factor of H^-1; columns are quantized one
 at a time inside lazy blocks of 128, each error (w - q) / Hinv_ii is spread over the remaining
 columns of the block, and the block's accumulated errors over all later columns at once.
+Inside a block the spreading is itself lazy (`spread_error`: at once only within 16-column inner
+blocks, the rest of the block per inner block in one product): the same sums regrouped, tested
+against a literal transcription of the reference loop (tests/compress/reference_loops.py).
 
 Groups: quantization parameters are (re)computed from the *current* (error-updated) weights
 every `group_size` columns, as `W[:, j:j+group_size]` of the outer matrix, exactly like the
@@ -127,6 +130,26 @@ def _lower_triangular_inverse(L: torch.Tensor, leaf: int = 384) -> torch.Tensor:
     return out
 
 
+INNER_BLOCK = 16
+
+
+def spread_error(W1: torch.Tensor, Err1: torch.Tensor, Hinv1: torch.Tensor, i: int, count: int,
+                 inner: int = INNER_BLOCK) -> None:
+    """Compensate column i's error on the block's later columns, lazily in two levels.
+
+    The references update every remaining column of the 128-column block after each column
+    (`W1[:, i:] -= err * Hinv1[i, i:]`). Only the next columns of the current INNER_BLOCK need
+    that at once; the rest of the block takes the inner block's errors in one product when the
+    inner block ends -- the references' own lazy-batch trick applied once more (same sums,
+    regrouped). Column i's error must be final (Err1[i] written) before the call."""
+    s1 = i - i % inner
+    s2 = min(s1 + inner, count)
+    if i + 1 < s2:  # row i itself is never read again
+        W1[i + 1 : s2].addr_(Hinv1[i, i + 1 : s2], Err1[i], alpha=-1.0)
+    if i + 1 == s2 and s2 < count:
+        W1[s2:].addmm_(Hinv1[s1:s2, s2:].t(), Err1[s1:s2], alpha=-1.0)
+
+
 def _prepare(W: torch.Tensor, H: torch.Tensor, percdamp: float, act_order: bool):
     """Dead inputs, optional act-order permutation, Hinv: (W^T [cols, rows] contiguous, Hinv, perm).
     Runs on all threads (BLAS-3); the column loops that follow run on one."""
@@ -187,8 +210,7 @@ def gptq_quantize_rows(
                 err = Err1[i]
                 torch.sub(w, q, out=err).div_(Hinv1[i, i])
                 losses.addcmul_(err, err)
-                if i + 1 < count:  # row i itself is never read again
-                    W1[i + 1 :].addr_(Hinv1[i, i + 1 :], err, alpha=-1.0)
+                spread_error(W1, Err1, Hinv1, i, count, INNER_BLOCK)
             if i2 < cols:
                 WT[i2:].addmm_(Hinv[i1:i2, i2:].t(), Err1, alpha=-1.0)
     Q = QT.t()

@@ -13,7 +13,9 @@ visited in lazy blocks of 128: unstructured masks are chosen once per block as t
 w^2 / Hinv_ii^2 over the block (exactly int(block numel * sparsity) weights -- the reference
 prunes `<= threshold`, one more); N:M masks are chosen every m columns from the current
 (updated) weights, pruning the m - n lowest of each group. Each pruned weight's error is
-compensated on the remaining columns (OBS update), as in GPTQ. Pruned weights are exactly 0.
+compensated on the remaining columns (OBS update), as in GPTQ, with GPTQ's two-level lazy
+updates (`gptq.spread_error`; N:M groups that would straddle an inner block fall back to one
+level). Pruned weights are exactly 0.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import torch
 from torch import nn
 
 from ..errors import InvalidSpec
-from .gptq import _prepare, one_thread, write_back_rows
+from .gptq import INNER_BLOCK, _prepare, one_thread, spread_error, write_back_rows
 from .masks import lowest_k
 
 
@@ -45,6 +47,9 @@ def sparsegpt_prune_weight(
     if structured and (cols % m or blocksize % m):
         raise InvalidSpec(f"{n}:{m} sparsity needs the input size ({cols}) to be a multiple of {m}")
     WT, Hinv, _ = _prepare(W, H, percdamp, act_order=False)
+    # an N:M group read at column i must already carry every earlier column's update: true when
+    # groups never straddle two inner blocks
+    inner = INNER_BLOCK if not structured or INNER_BLOCK % m == 0 or m % INNER_BLOCK == 0 else blocksize
     with one_thread():
         losses = torch.zeros(rows, dtype=torch.float32, device=WT.device)
         for i1 in range(0, cols, blocksize):
@@ -75,8 +80,7 @@ def sparsegpt_prune_weight(
                 torch.mul(w, pruned[i], out=err).div_(Hinv1[i, i])  # w - q: the pruned weights
                 w.masked_fill_(mask1[i], 0.0)
                 losses.addcmul_(err, err)
-                if i + 1 < count:
-                    W1[i + 1 :].addr_(Hinv1[i, i + 1 :], err, alpha=-1.0)
+                spread_error(W1, Err1, Hinv1, i, count, inner)
             WT[i1:i2] = W1
             if i2 < cols:
                 WT[i2:].addmm_(Hinv[i1:i2, i2:].t(), Err1, alpha=-1.0)
