@@ -68,7 +68,8 @@ def run_single(args) -> dict:
     if not spec.is_dense:
         t = time.perf_counter()
         ru = resource.getrusage(resource.RUSAGE_SELF)
-        _dispatch(model, spec, ids, "cpu", None, None)
+        stats = _dispatch(model, spec, ids, "cpu", None, None, args.calib_precision)
+        row["forward_dtype"] = "float32" if spec.method == "awq" else stats.get("forward_dtype")  # None: no calibration
         row["compress_s"] = round(time.perf_counter() - t, 2)
         ru2 = resource.getrusage(resource.RUSAGE_SELF)
         row["compress_cpu_s"] = round(ru2.ru_utime + ru2.ru_stime - ru.ru_utime - ru.ru_stime, 1)
@@ -121,15 +122,16 @@ def run_gpu_synthetic(args) -> list[dict]:
 
 
 def table(rows: list[dict], base_ppl: float | None) -> str:
-    lines = ["| method | compress (s) | calib (s) | peak RSS (MB) | ppl before | ppl after | Δ ppl | load avg |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| method | forwards | compress (s) | calib (s) | peak RSS (MB) | ppl before | ppl after | Δ ppl "
+             "| load avg |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['spec']} | error: {r['error'][:60]} | | | | | | |")
+            lines.append(f"| {r['spec']} | error: {r['error'][:60]} | | | | | | | |")
             continue
         before = f"{base_ppl:.2f}" if base_ppl else ""
         delta = f"{r['ppl'] - base_ppl:+.2f}" if base_ppl else ""
-        lines.append(f"| {r['spec']} | {r['compress_s']:.1f} | {r['calibrate_s']:.1f} | {r['peak_rss_mb']:.0f} "
+        fwd = (r.get("forward_dtype") or "–").replace("bfloat16", "bf16").replace("float32", "fp32")
+        lines.append(f"| {r['spec']} | {fwd} | {r['compress_s']:.1f} | {r['calibrate_s']:.1f} | {r['peak_rss_mb']:.0f} "
                      f"| {before} | {r['ppl']:.2f} | {delta} | {r.get('load_avg_1m', '')} |")
     return "\n".join(lines)
 
@@ -150,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--methods", default=DEFAULT_METHODS, help="comma-separated specs")
     p.add_argument("--nsamples", type=int, default=32)
     p.add_argument("--seqlen", type=int, default=512)
+    p.add_argument("--calib-precision", default="auto", choices=("auto", "fp32", "bf16"),
+                   help="precision of the GPTQ/SparseGPT/Wanda calibration forwards (as `ctrust compress`)")
     p.add_argument("--ppl-windows", type=int, default=16,
                    help="perplexity windows of 512 tokens (default 16 = the compression.json slice)")
     p.add_argument("--out", help="write the markdown table (and raw JSON rows) to this file")
@@ -187,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     for text in ["none"] + [m for m in args.methods.split(",") if m.strip()]:
         cmd = [sys.executable, __file__, "--single", text.strip(), "--model", args.model,
                "--nsamples", str(args.nsamples), "--seqlen", str(args.seqlen),
-               "--ppl-windows", str(args.ppl_windows)]
+               "--ppl-windows", str(args.ppl_windows), "--calib-precision", args.calib_precision]
         t = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
         line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("ROW ")), None)

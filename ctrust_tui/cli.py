@@ -140,20 +140,24 @@ def models_import_default(ctx: click.Context, models_dir: Path | None) -> None:
 
 
 # ---------------------------------------------------------------------------------------
-def _calibration(calibration: str, nsamples: int, seqlen: int, seed: int):
+def _calibration(calibration: str, nsamples: int, seqlen: int, seed: int, precision: str = "auto"):
     from .compress.types import CALIBRATION_SOURCES, CalibrationConfig
 
     if calibration not in CALIBRATION_SOURCES and not Path(calibration).is_file():
         raise CtrustError(f"calibration {calibration!r}: choose {', '.join(CALIBRATION_SOURCES)} or a .txt/.jsonl file")
     if nsamples < 1 or seqlen < 16:
         raise CtrustError("--nsamples must be >= 1 and --seqlen >= 16")
-    return CalibrationConfig(calibration, nsamples, seqlen, seed)
+    return CalibrationConfig(calibration, nsamples, seqlen, seed, precision)
 
 
 calib_options = [
     click.option("--calibration", default="c4", show_default=True, help="c4 | wikitext2 | PATH.txt | PATH.jsonl"),
     click.option("--nsamples", default=32, show_default=True, type=int, help="Calibration samples (paper: 128)."),
     click.option("--seqlen", default=512, show_default=True, type=int, help="Tokens per sample (paper: 2048)."),
+    click.option("--calib-precision", "calib_precision", default="auto", show_default=True,
+                 type=click.Choice(["auto", "fp32", "bf16"]),
+                 help="Precision of GPTQ/SparseGPT/Wanda calibration forwards: auto = bf16 on CPUs with native "
+                      "bf16 (AVX512-BF16/AMX) and the model's bf16/fp16 on GPU; fp32 = float32 throughout."),
 ]
 
 
@@ -174,7 +178,8 @@ def _apply(options: Sequence[Any]):
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | mps")
 @models_option
 @click.pass_context
-def compress(ctx: click.Context, model: str, spec: str, calibration: str, nsamples: int, seqlen: int, seed: int,
+def compress(ctx: click.Context, model: str, spec: str, calibration: str, nsamples: int, seqlen: int,
+             calib_precision: str, seed: int,
              device: str, models_dir: Path | None) -> None:
     """Compress MODEL with SPEC (e.g. gptq-4b-g128, awq-3b-g128, wanda-2:4) into models/<model>--<spec>/."""
     from .compress.spec import parse_spec
@@ -182,7 +187,7 @@ def compress(ctx: click.Context, model: str, spec: str, calibration: str, nsampl
     from .progress import CompressDisplay
 
     parsed = parse_spec(spec)
-    calib = _calibration(calibration, nsamples, seqlen, seed)
+    calib = _calibration(calibration, nsamples, seqlen, seed, calib_precision)
     store = _models(ctx, models_dir)
     ref = resolve_model(model, store)
     if parsed.kind in ("none", "bnb"):
@@ -218,7 +223,7 @@ def compress(ctx: click.Context, model: str, spec: str, calibration: str, nsampl
 @click.pass_context
 def run(ctx: click.Context, model: str, compression: str, dimensions: str, profile: str, seed: int, device: str,
         toxicity_scorer: str | None, limit: int | None, max_batch: int | None, calibration: str, nsamples: int,
-        seqlen: int, db: Path | None, models_dir: Path | None) -> None:
+        seqlen: int, calib_precision: str, db: Path | None, models_dir: Path | None) -> None:
     """Evaluate MODEL under each compression spec on the chosen trust dimensions."""
     from .compress.spec import parse_specs
     from .progress import RunDisplay
@@ -233,7 +238,7 @@ def run(ctx: click.Context, model: str, compression: str, dimensions: str, profi
     db_path = _db(ctx, db)
     open_store(db_path).close()  # refuse a foreign / newer cache before loading any model
     cfg = RunConfig(model=model, compressions=specs, dimensions=dims, profile=profile, seed=seed, device=device,
-                    calibration=_calibration(calibration, nsamples, seqlen, seed), toxicity_scorer=toxicity_scorer,
+                    calibration=_calibration(calibration, nsamples, seqlen, seed, calib_precision), toxicity_scorer=toxicity_scorer,
                     db_path=db_path, models_dir=_models(ctx, models_dir), max_batch=max_batch, limit=limit)
     cancel = threading.Event()
     display = RunDisplay()

@@ -46,7 +46,7 @@ from .cache import (
 )
 from .fingerprint import model_fingerprint
 from .spec import CompressionSpec, validate
-from .types import CalibrationConfig, CancelFn, CompressProgress, ProgressFn
+from .types import CALIBRATION_PRECISIONS, CalibrationConfig, CancelFn, CompressProgress, ProgressFn
 
 __all__ = ["TOKENIZER_FILES", "CompressedModel", "compress_model", "list_compressed", "variant_dir_name"]
 
@@ -105,10 +105,11 @@ def _pick_device(device: str | None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _load_dtype(device: str):
+def _load_dtype(device: str, precision: str = "auto"):
+    """float32 on CPU; on CUDA bf16 (fp16 without bf16 support) unless calibration precision is fp32."""
     import torch
 
-    if device.startswith("cuda"):
+    if device.startswith("cuda") and precision != "fp32":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.float32
 
@@ -116,6 +117,8 @@ def _load_dtype(device: str):
 def _validate_calibration(cal: CalibrationConfig) -> None:
     if cal.nsamples < 1 or cal.seqlen < 2:
         raise CtrustError(f"calibration needs nsamples >= 1 and seqlen >= 2 (got {cal.nsamples} x {cal.seqlen})")
+    if cal.precision not in CALIBRATION_PRECISIONS:
+        raise CtrustError(f"calibration precision {cal.precision!r}: choose one of {', '.join(CALIBRATION_PRECISIONS)}")
 
 
 def layer_sparsity(model) -> dict[str, Any]:
@@ -161,14 +164,16 @@ def _sibling_perplexity(models_dir: Path, fingerprint: str, slice_dict: dict, di
     return None
 
 
-def _dispatch(model, spec: CompressionSpec, calib_ids, device: str, progress, cancel) -> dict[str, Any]:
+def _dispatch(model, spec: CompressionSpec, calib_ids, device: str, progress, cancel,
+              precision: str = "auto") -> dict[str, Any]:
     if spec.method == "awq":
         from .awq import apply_awq
 
         return apply_awq(model, spec, calib_ids, device=device, progress=progress, cancel=cancel)
     from .methods import apply_method
 
-    return apply_method(model, spec, calib_ids, device=device, progress=progress, cancel=cancel)
+    return apply_method(model, spec, calib_ids, device=device, progress=progress, cancel=cancel,
+                        precision=precision)
 
 
 def _save_variant(model, tokenizer_src: Path, dest: Path, metadata: dict[str, Any], t_all: float) -> None:
@@ -240,7 +245,7 @@ def compress_model(
 
     _emit(progress, label, "load", f"loading {base_name}")
     t = time.perf_counter()
-    dtype = _load_dtype(dev)
+    dtype = _load_dtype(dev, calibration.precision if spec.calibrated else "auto")
     tokenizer = AutoTokenizer.from_pretrained(base_path)
     model = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype)
     model.eval()
@@ -279,7 +284,7 @@ def compress_model(
     _check(cancel)
 
     t = time.perf_counter()
-    stats = _dispatch(model, spec, calib_ids, dev, progress, cancel)
+    stats = _dispatch(model, spec, calib_ids, dev, progress, cancel, calibration.precision)
     timings["compress"] = round(time.perf_counter() - t, 3)
     _check(cancel)
 
@@ -313,7 +318,9 @@ def compress_model(
             "stats": stats,
         },
         "base": {"name": base_name, "path": str(base_path.resolve()), "fingerprint": fingerprint},
-        "calibration": ({**calibration.to_dict(), "tag": calibration.tag} if spec.calibrated else None),
+        "calibration": ({**calibration.to_dict(), "tag": calibration.tag,
+                         "forward_dtype": stats.get("forward_dtype") or str(dtype).replace("torch.", "")}
+                        if spec.calibrated else None),
         "sparsity": layer_sparsity(model),
         "effective_bits_per_weight": nominal_bits_per_weight(spec, in_features),
         "stored_dtype": str(dtype).replace("torch.", ""),

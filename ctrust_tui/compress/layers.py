@@ -48,6 +48,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from functools import partial
 from typing import Any, Protocol
 
 import torch
@@ -245,12 +247,14 @@ def compress_modules(layer_idx: int, names: list[str], mods: dict[str, nn.Linear
     return {f"{layer_idx}.{name}": compress(layer_idx, name, mods[name], collector) for name in names}
 
 
-def _forward(layer, inps, outs, kwargs, batch, hooks: _GroupPass | None = None) -> None:
+def _forward(layer, inps, outs, kwargs, batch, hooks: _GroupPass | None = None,
+             amp: Callable[[], AbstractContextManager] = nullcontext) -> None:
     for b0 in range(0, inps.shape[0], batch):
         if hooks is not None:
             hooks.begin()
         try:
-            out = layer(inps[b0 : b0 + batch], **kwargs)
+            with amp():
+                out = layer(inps[b0 : b0 + batch], **kwargs)
             if outs is not None:
                 outs[b0 : b0 + batch] = out[0] if isinstance(out, tuple) else out
         except _Stop:
@@ -275,6 +279,7 @@ def run_sequential(
     batch: int | None = None,
     compress_shared: Callable[[int, list[str], list[nn.Linear], Collector], dict[str, dict]] | None = None,
     staged: bool = True,
+    forward_dtype: torch.dtype | None = None,
 ) -> dict[str, dict]:
     """Compress every nn.Linear of every decoder layer, layer by layer, on calibration `ids`
     ([n, seq] LongTensor). Returns {"<layer>.<module name>": stats from `compress`}.
@@ -287,10 +292,15 @@ def run_sequential(
     collector's tensors in place (q/k/v and gate/up share one collector).
 
     `staged` (true-sequential only): run Llama-family layers stage by stage, one forward per
-    layer (`staged.py`); layers it does not fit take the hooked path below."""
+    layer (`staged.py`); layers it does not fit take the hooked path below.
+
+    `forward_dtype` (e.g. torch.bfloat16): run the layer forwards under autocast to it
+    (`precision.py`); collectors still receive the modules' inputs, which they cast to float32."""
+    from .precision import forward_precision
     from .staged import STAGE_BUDGET_BYTES, StagedLayer, run_layer_staged, stage_bytes
 
     device = torch.device(device) if device is not None else default_device()
+    amp = partial(forward_precision, forward_dtype, device)
     layers = get_decoder_layers(model)
     n_layers = len(layers)
     batch = batch or _auto_batch(ids.shape[1], device)
@@ -298,7 +308,8 @@ def run_sequential(
     _emit(progress, label, 0, n_layers, "capture", "embedding calibration samples")
     inps, kwargs = capture_first_layer_inputs(model, ids, device, batch)
     outs = torch.empty_like(inps)
-    correction_ok: bool | None = None if inps.dtype == torch.float32 else False
+    # the output fix-up is exact only when the whole forward is float32
+    correction_ok: bool | None = None if inps.dtype == torch.float32 and forward_dtype is None else False
     staged_ok: bool | None = None if true_sequential and staged else False
     stats: dict[str, dict] = {}
     for i, layer in enumerate(layers):
@@ -314,11 +325,11 @@ def run_sequential(
             if staged_ok is None:  # decided once, on the first layer, before anything is compressed
                 staged_ok = (StagedLayer.supports(layer, list(linears))
                              and stage_bytes(inps, layer) <= STAGE_BUDGET_BYTES
-                             and chain.matches_layer(inps[:1]))
+                             and chain.matches_layer(inps[:1], amp))
             if staged_ok and StagedLayer.supports(layer, list(linears)):
                 stats.update(run_layer_staged(
                     chain, i, inps, outs, batch, make_collector=make_collector, compress=compress,
-                    compress_shared=compress_shared,
+                    compress_shared=compress_shared, amp=amp,
                     emit=lambda step, msg, i=i: _emit(progress, label, i + 1, n_layers, step,
                                                       f"layer {i + 1}/{n_layers}: {msg}"),
                 ))
@@ -332,7 +343,7 @@ def run_sequential(
             _emit(progress, label, i + 1, n_layers, "calibrate", f"layer {i + 1}: inputs of {', '.join(group)}")
             hooks = _GroupPass(mods, make_collector, stop_early=not fixup, keep_inputs=fixup)
             try:
-                _forward(layer, inps, outs if fixup else None, kwargs, batch, hooks)
+                _forward(layer, inps, outs if fixup else None, kwargs, batch, hooks, amp)
             finally:
                 hooks.remove()
             old = {n: m.weight.detach().clone() for n, m in mods.items()} if fixup else {}
@@ -352,7 +363,8 @@ def run_sequential(
                         outs[b0 : b0 + nb] += (x.to(torch.float32) @ delta).to(outs.dtype)
                         b0 += nb
                 if correction_ok is None:  # verify the shortcut once against a real forward
-                    ref = layer(inps[:1], **kwargs)
+                    with amp():
+                        ref = layer(inps[:1], **kwargs)
                     ref = (ref[0] if isinstance(ref, tuple) else ref).float()
                     diff = (ref - outs[:1].float()).norm().item()
                     change = sum(
@@ -364,7 +376,7 @@ def run_sequential(
             del hooks, old
         if not outputs_done:
             _emit(progress, label, i + 1, n_layers, "outputs", f"layer {i + 1}: outputs of the compressed layer")
-            _forward(layer, inps, outs, kwargs, batch)
+            _forward(layer, inps, outs, kwargs, batch, amp=amp)
         layer.to(home)
         if device.type == "cuda":
             torch.cuda.empty_cache()

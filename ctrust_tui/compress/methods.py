@@ -12,14 +12,16 @@ are changed in place: fake-quantized values / exact zeros, same dtype and shapes
 with `save_pretrained` as a normal dense checkpoint). Layers are moved one at a time to
 `device` (default: cuda if available, else cpu) and back. `calib_ids` is the LongTensor
 [nsamples, seqlen] from `calibration.load_calibration_ids(tokenizer, cfg)`; ignored (may be
-None) for rtn and magnitude. `progress` gets `CompressProgress` events (layer is 1-based;
+None) for rtn and magnitude. `precision` (auto | fp32 | bf16) sets the calibration forwards'
+precision (`precision.py`; fp32 here by default, so results do not depend on the CPU; the
+app passes the user's CalibrationConfig.precision, `auto` by default). `progress` gets `CompressProgress` events (layer is 1-based;
 steps "capture", "calibrate", "compress <module>", "outputs", "done"). `cancel()` is polled
 before each layer; on True it raises `errors.Cancelled` and the model is left PARTLY compressed
 -- discard it. Raises `CtrustError` for unsupported architectures, `InvalidSpec` for specs this
 module does not handle or that do not fit the model (e.g. N:M with a width not divisible by M).
 
 Returns stats (JSON-serialisable):
-    {"method", "spec", "device", "seconds", "true_sequential": bool,
+    {"method", "spec", "device", "seconds", "true_sequential": bool, "forward_dtype": "bfloat16" | ... | None,
      "sparsity": zeros / weights over all compressed linears,
      "error": sum of per-module errors (GPTQ/SparseGPT: the reference's OBS loss; RTN: ||W-Q||^2),
      "layers": {"<layer idx>.<module name>": {"sparsity": float, "error": float (if any)}}}
@@ -52,8 +54,10 @@ def apply_method(
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
     batch: int | None = None,
+    precision: str = "fp32",
 ) -> dict:
     from .layers import default_device, run_sequential, run_weight_only
+    from .precision import forward_dtype
 
     validate(spec)
     if spec.method not in OWN_METHODS:
@@ -61,6 +65,8 @@ def apply_method(
     if needs_calibration(spec) and (calib_ids is None or calib_ids.dim() != 2 or calib_ids.numel() == 0):
         raise CtrustError(f"{spec}: needs calibration token ids [nsamples, seqlen]")
     device = torch.device(device) if device is not None else default_device()
+    param_dtype = next(model.parameters()).dtype
+    fdt = forward_dtype(precision, device, param_dtype) if needs_calibration(spec) else None
     label = str(spec)
     n, m, sp = spec.n, spec.m, spec.sparsity
     t0 = time.perf_counter()
@@ -85,7 +91,7 @@ def apply_method(
 
         layers = run_sequential(
             model, calib_ids, device=device, true_sequential=False, progress=progress, cancel=cancel,
-            label=label, batch=batch,
+            label=label, batch=batch, forward_dtype=fdt,
             make_collector=lambda name, mod: NormCollector(mod.in_features, device),
             compress=lambda i, name, mod, c: wanda_compress(mod, c.sq, sp, n, m),
         )
@@ -112,7 +118,7 @@ def apply_method(
 
         layers = run_sequential(
             model, calib_ids, device=device, true_sequential=true_seq, progress=progress, cancel=cancel,
-            label=label, batch=batch,
+            label=label, batch=batch, forward_dtype=fdt,
             make_collector=lambda name, mod: HessianCollector(mod.in_features, device),
             compress=compress, compress_shared=shared,
         )
@@ -131,6 +137,7 @@ def apply_method(
         "device": str(device),
         "seconds": round(time.perf_counter() - t0, 3),
         "true_sequential": true_seq,
+        "forward_dtype": str(fdt or param_dtype).replace("torch.", "") if needs_calibration(spec) else None,
         "sparsity": zeros / max(1, total),
         "error": float(sum(errors)) if errors else None,
         "layers": layers,

@@ -21,6 +21,7 @@ are held at once, so the path is used only within `STAGE_BUDGET_BYTES`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import torch
@@ -91,11 +92,12 @@ class StagedLayer:
         m = self.mid(h, self.attention_core(self.norm1(h)))
         return self.out(m, self.mlp_inner(self.norm2(m)))
 
-    def matches_layer(self, h: torch.Tensor) -> bool:
-        """Does the staged chain reproduce the layer's own forward (on `h`, one sample)?"""
-        ref = self.layer(h, **self.kwargs)
+    def matches_layer(self, h: torch.Tensor, amp: Callable[[], AbstractContextManager] = nullcontext) -> bool:
+        """Does the staged chain reproduce the layer's own forward (on `h`, one sample, under `amp`)?"""
+        with amp():
+            ref = self.layer(h, **self.kwargs)
+            got = self.full(h).float()
         ref = (ref[0] if isinstance(ref, tuple) else ref).float()
-        got = self.full(h).float()
         return bool((ref - got).norm() <= 1e-5 * ref.norm() + 1e-6)
 
 
@@ -118,9 +120,11 @@ def run_layer_staged(
     compress: Callable[[int, str, nn.Linear, Any], dict],
     compress_shared: Callable[[int, list[str], list[nn.Linear], Any], dict[str, dict]] | None,
     emit: Callable[[str, str], None],
+    amp: Callable[[], AbstractContextManager] = nullcontext,
 ) -> dict[str, dict]:
     """Compress the layer's groups in true-sequential order; write the compressed layer's outputs
-    into `outs`. Returns {"<layer>.<name>": stats}."""
+    into `outs`. Returns {"<layer>.<name>": stats}. Every stage runs under `amp()` (the
+    calibration precision); the compression itself does not."""
     layer = staged.layer
     mods = {n: m for n, m in layer.named_modules() if n in STAGE_NAMES}
     n = inps.shape[0]
@@ -134,14 +138,17 @@ def run_layer_staged(
     emit("calibrate", "inputs of " + ", ".join(QKV))
     col = make_collector(QKV[0], mods[QKV[0]])
     for b0, b1 in spans:
-        col.add(staged.norm1(inps[b0:b1]))
+        with amp():
+            x1 = staged.norm1(inps[b0:b1])
+        col.add(x1)
     finish(QKV, col)
 
     emit("calibrate", "inputs of " + O_PROJ[0])
     a = torch.empty(inps.shape[:2] + (mods[O_PROJ[0]].in_features,), dtype=inps.dtype, device=inps.device)
     col = make_collector(O_PROJ[0], mods[O_PROJ[0]])
     for b0, b1 in spans:
-        a[b0:b1] = staged.attention_core(staged.norm1(inps[b0:b1]))
+        with amp():
+            a[b0:b1] = staged.attention_core(staged.norm1(inps[b0:b1]))
         col.add(a[b0:b1])
     finish(O_PROJ, col)
 
@@ -149,8 +156,9 @@ def run_layer_staged(
     x2 = torch.empty_like(inps)
     col = make_collector(GATE_UP[0], mods[GATE_UP[0]])
     for b0, b1 in spans:
-        outs[b0:b1] = staged.mid(inps[b0:b1], a[b0:b1])  # m, the attention residual
-        x2[b0:b1] = staged.norm2(outs[b0:b1])
+        with amp():
+            outs[b0:b1] = staged.mid(inps[b0:b1], a[b0:b1])  # m, the attention residual
+            x2[b0:b1] = staged.norm2(outs[b0:b1])
         col.add(x2[b0:b1])
     del a
     finish(GATE_UP, col)
@@ -159,12 +167,14 @@ def run_layer_staged(
     x3 = torch.empty(inps.shape[:2] + (mods[DOWN[0]].in_features,), dtype=inps.dtype, device=inps.device)
     col = make_collector(DOWN[0], mods[DOWN[0]])
     for b0, b1 in spans:
-        x3[b0:b1] = staged.mlp_inner(x2[b0:b1])
+        with amp():
+            x3[b0:b1] = staged.mlp_inner(x2[b0:b1])
         col.add(x3[b0:b1])
     del x2
     finish(DOWN, col)
 
     emit("outputs", "outputs of the compressed layer")
     for b0, b1 in spans:
-        outs[b0:b1] = staged.out(outs[b0:b1], x3[b0:b1])
+        with amp():
+            outs[b0:b1] = staged.out(outs[b0:b1], x3[b0:b1])
     return stats

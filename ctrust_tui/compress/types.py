@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 CALIBRATION_SOURCES = ("c4", "wikitext2")
+CALIBRATION_PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -15,20 +16,30 @@ class CalibrationConfig:
     Paper defaults are 128 samples x 2048 tokens; the CPU-friendly defaults here (32 x 512,
     C4) keep a 135M model's compression to about a minute on 2 cores. `source` is `c4`,
     `wikitext2`, or a path to a .txt / .jsonl file (jsonl: a "text" field per line).
+
+    `precision` is the matrix-product precision of the calibration forward passes of GPTQ,
+    SparseGPT and Wanda (`compress/precision.py`): `auto` runs them in bfloat16 on CPUs with
+    native bf16 instructions (as the references run them in fp16 on a GPU; on a GPU the model
+    is loaded in bf16/fp16 anyway), `fp32` keeps every product in float32, `bf16` forces
+    bfloat16. Statistics, Hessians and weight updates are always float32; AWQ's search always
+    runs in the model's dtype.
     """
 
     source: str = "c4"
     nsamples: int = 32
     seqlen: int = 512
     seed: int = 0
+    precision: str = "auto"
 
     @property
     def tag(self) -> str:
         src = self.source if self.source in CALIBRATION_SOURCES else "custom"
-        return f"{src}-n{self.nsamples}-l{self.seqlen}-s{self.seed}"
+        extra = "" if self.precision == "auto" else f"-{self.precision}"
+        return f"{src}-n{self.nsamples}-l{self.seqlen}-s{self.seed}{extra}"
 
     def to_dict(self) -> dict:
-        return {"source": self.source, "nsamples": self.nsamples, "seqlen": self.seqlen, "seed": self.seed}
+        return {"source": self.source, "nsamples": self.nsamples, "seqlen": self.seqlen, "seed": self.seed,
+                "precision": self.precision}
 
 
 PAPER_CALIBRATION = CalibrationConfig(source="c4", nsamples=128, seqlen=2048, seed=0)
