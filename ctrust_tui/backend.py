@@ -36,7 +36,9 @@ class GenResult:
 
 
 class Backend(Protocol):
-    model_fingerprint: str  # base model identity (compression is keyed separately)
+    # identity of the weights that generate: the base model's, or the compressed variant folder's
+    # (bnb quantizes the base at load time: the base's); keys every cached generation
+    model_fingerprint: str
     compression: str  # canonical spec string (+ calibration tag when non-default)
     device: str
     info: dict

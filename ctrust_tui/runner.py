@@ -82,6 +82,7 @@ def real_backend(model: ModelRef, spec: CompressionSpec, cfg: RunConfig,
     from .engine.loader import load_model
 
     base_fp = model_fingerprint(model.path)
+    weights_fp = base_fp
     path = model.path
     info: dict[str, Any] = {}
     if spec.kind in ("quant", "prune"):
@@ -93,8 +94,12 @@ def real_backend(model: ModelRef, spec: CompressionSpec, cfg: RunConfig,
         path = compressed.path
         info["compressed_path"] = str(path)
         info["reused"] = compressed.reused
+        info["base_fingerprint"] = base_fp
+        # generations are keyed by the weights that made them: a variant recompressed under the
+        # same spec (a newer ctrust, another calibration precision) never reuses stale outputs
+        weights_fp = model_fingerprint(path)
     loaded = load_model(path, spec, cfg.device)
-    return EngineBackend(loaded, model_fingerprint=base_fp, compression=compression_label(spec, cfg.calibration),
+    return EngineBackend(loaded, model_fingerprint=weights_fp, compression=compression_label(spec, cfg.calibration),
                          max_batch=cfg.max_batch, info=info)
 
 
@@ -204,7 +209,8 @@ class Runner:
                 "limit": cfg.limit,
                 "prompts": sha256_hex("".join(r.key for r in records))[:16],
             }
-            store.upsert_model(backend.model_fingerprint, model.name, str(model.path), dict(model.metadata))
+            store.upsert_model(backend.model_fingerprint, model.name,
+                               str(backend.info.get("compressed_path") or model.path), dict(model.metadata))
             run_id, resumed = store.open_run(
                 settings, model_name=model.name, model_fingerprint=backend.model_fingerprint, compression=label,
                 dimensions=[d.id for d in dims], profile=cfg.profile, seed=cfg.seed, scorer=scorer_name,

@@ -26,3 +26,24 @@ def test_compress_and_run_with_default_device(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     runs = json.loads(CliRunner().invoke(main, ["--db", str(db), "runs", "--json"]).output)
     assert runs[0]["compression"] == "rtn-4b-g32" and runs[0]["scores"]["ethics"]["n"] == 1
+
+
+def test_generations_of_a_compressed_variant_are_keyed_by_its_own_weights(tmp_path: Path) -> None:
+    """A variant recompressed under the same spec (new ctrust, other calibration precision) must not
+    reuse the cached outputs of the old one: the backend's fingerprint is the variant folder's."""
+    from ctrust_tui.compress.fingerprint import model_fingerprint
+    from ctrust_tui.compress.spec import parse_spec
+    from ctrust_tui.modelstore import ModelRef
+    from ctrust_tui.runner import RunConfig, real_backend
+
+    base = make_base(tmp_path / "src")
+    models = tmp_path / "models"
+    cfg = RunConfig(model=str(base), compressions=(), dimensions=("ethics",), device="cpu", models_dir=models)
+    ref = ModelRef("tiny", base, "path")
+    dense = real_backend(ref, parse_spec("none"), cfg, lambda e: None, lambda: False)
+    rtn = real_backend(ref, parse_spec("rtn-4b-g32"), cfg, lambda e: None, lambda: False)
+    variant = Path(rtn.info["compressed_path"])
+    assert dense.model_fingerprint == model_fingerprint(base) == rtn.info["base_fingerprint"]
+    assert rtn.model_fingerprint == model_fingerprint(variant) != dense.model_fingerprint
+    dense.close()
+    rtn.close()
