@@ -14,8 +14,9 @@ with `save_pretrained` as a normal dense checkpoint). Layers are moved one at a 
 [nsamples, seqlen] from `calibration.load_calibration_ids(tokenizer, cfg)`; ignored (may be
 None) for rtn and magnitude. `precision` (auto | fp32 | bf16) sets the calibration forwards'
 precision (`precision.py`; fp32 here by default, so results do not depend on the CPU; the
-app passes the user's CalibrationConfig.precision, `auto` by default). `progress` gets `CompressProgress` events (layer is 1-based;
-steps "capture", "calibrate", "compress <module>", "outputs", "done"). `cancel()` is polled
+app passes the user's CalibrationConfig.precision, `auto` by default). `progress` gets
+`CompressProgress` events (layer is 1-based; steps "capture", "calibrate", "compress
+<module>", "outputs", "done"). `cancel()` is polled
 before each layer; on True it raises `errors.Cancelled` and the model is left PARTLY compressed
 -- discard it. Raises `CtrustError` for unsupported architectures, `InvalidSpec` for specs this
 module does not handle or that do not fit the model (e.g. N:M with a width not divisible by M).
