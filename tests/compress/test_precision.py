@@ -134,3 +134,20 @@ def test_cli_takes_the_precision_and_refuses_unknown_values(tmp_path: Path):
     assert out.name.endswith("-fp32") and meta["calibration"]["forward_dtype"] == "float32"
     res = CliRunner().invoke(main, [*args, "--calib-precision", "fp8"])
     assert res.exit_code == 2 and "auto" in res.output and "bf16" in res.output
+
+
+def test_bf16_gptq_keeps_the_one_forward_staged_path(monkeypatch):
+    """Under autocast the staged chain must still be recognised as the layer's own forward,
+    or GPTQ silently falls back to ~1.8 forwards per layer."""
+    from ctrust_tui.compress import staged as S
+
+    verdicts = []
+    original = S.StagedLayer.matches_layer
+
+    def spy(self, h, amp=None):
+        verdicts.append(original(self, h, amp))
+        return verdicts[-1]
+
+    monkeypatch.setattr(S.StagedLayer, "matches_layer", spy)
+    apply_method(tiny(), parse_spec("gptq-4b-g16"), ids(), device="cpu", precision="bf16")
+    assert verdicts == [True]
