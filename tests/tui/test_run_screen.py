@@ -142,14 +142,18 @@ async def test_inline_validation_and_queue(tmp_path, models_dir):
         s.query_one("#method").value = "wanda"
         await pilot.pause()
         assert s.query_one("#row-pattern").display and not s.query_one("#row-bits").display
-        assert s.query_one("#row-calib").display
+        assert s.query_one("#row-calib").display and s.query_one("#row-precision").display
+        assert s.calibration().precision == "auto"
+        s.query_one("#precision").value = "fp32"
+        await pilot.pause()
+        assert s.calibration().precision == "fp32" and s.calibration().tag.endswith("-fp32")
         s.query_one("#pattern").value = "unstructured"
         s.query_one("#sparsity").value = "1.5"
         await pilot.pause()
         assert "sparsity must be in (0, 1)" in rendered(s.query_one("#spec-preview"))
         s.query_one("#method").value = "magnitude"
         await pilot.pause()
-        assert not s.query_one("#row-calib").display
+        assert not s.query_one("#row-calib").display and not s.query_one("#row-precision").display
         s.query_one("#specs").value = "gptq-5b"
         s.query_one("#specs").focus()
         await pilot.press("enter")

@@ -25,7 +25,7 @@ from textual.widgets import (
 from textual.widgets.option_list import Option
 
 from ...compress.spec import BNB_VARIANTS, METHODS, NM_PATTERNS, CompressionSpec, parse_specs, validate
-from ...compress.types import CALIBRATION_SOURCES
+from ...compress.types import CALIBRATION_PRECISIONS, CALIBRATION_SOURCES
 from ...errors import CtrustError
 from ...modelstore import DEFAULT_MODEL, list_models
 from ...trust import DIMENSION_IDS, PROFILES, available_ids, get_dimension
@@ -34,6 +34,9 @@ from .base import CtrustScreen
 
 DEVICES = ("auto", "cpu", "cuda")
 PATTERNS = ("unstructured",) + tuple(f"{n}:{m}" for n, m in NM_PATTERNS)
+PRECISION_HELP = ("Precision of the GPTQ/SparseGPT/Wanda calibration forwards: auto = bf16 on CPUs with native "
+                  "bf16 (AVX512-BF16/AMX) and the model's bf16/fp16 on GPU; fp32 = float32 throughout; "
+                  "bf16 = bf16 autocast even where it is emulated")
 
 
 def dimension_label(dim_id: str) -> str:
@@ -92,6 +95,10 @@ class SetupScreen(CtrustScreen):
                 with Horizontal(classes="row", id="row-samples"):
                     yield Label("samples", classes="field")
                     yield Input("32", id="nsamples", placeholder="calibration samples (paper 128)")
+                with Horizontal(classes="row", id="row-precision"):
+                    yield Label("precision", classes="field")
+                    yield Select([(p, p) for p in CALIBRATION_PRECISIONS], id="precision", value="auto",
+                                 allow_blank=False, tooltip=PRECISION_HELP)
                 yield Static(id="spec-preview", classes="validation")
                 yield Button("Add to queue (a)", id="add", variant="primary")
                 yield Input(placeholder="…or type specs: none, gptq-4b-g128, wanda-2:4", id="specs")
@@ -152,6 +159,7 @@ class SetupScreen(CtrustScreen):
             "row-variant": info.kind == "bnb",
             "row-calib": info.calibrated,
             "row-samples": info.calibrated,
+            "row-precision": info.calibrated,
         }
         for wid, visible in show.items():
             self.query_one(f"#{wid}").display = visible
@@ -216,7 +224,8 @@ class SetupScreen(CtrustScreen):
             raise CtrustError(f"calibration samples must be an integer (got {text!r})") from None
         if n < 1:
             raise CtrustError("calibration samples must be >= 1 (paper: 128)")
-        return CalibrationConfig(source=str(self.query_one("#calibration", Select).value), nsamples=n)
+        return CalibrationConfig(source=str(self.query_one("#calibration", Select).value), nsamples=n,
+                                 precision=str(self.query_one("#precision", Select).value))
 
     def _validate_form(self) -> None:
         preview = self.query_one("#spec-preview", Static)
