@@ -1,8 +1,10 @@
 """The contract every trust dimension implements (one self-describing object per dimension).
 
 A dimension knows its scenarios, builds its prompts for a profile, judges one record's
-outputs, and aggregates judged records into a 0-100 score. The shared parts (refusal rate,
-bootstrap interval, result object) live here so that every dimension reports them the same way.
+outputs, and aggregates judged records into a 0-100 score, under either rule set (`rules.py`):
+`judge_paper`/`aggregate_paper` reproduce the fork's scoring code, `judge_robust`/`aggregate_robust`
+are ctrust's own parser. The shared parts (rule dispatch, the generic refusal-phrase rate, format
+failures, bootstrap interval, result object) live here so every dimension reports them the same way.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, Sequence
 
 from .profiles import Profile
+from .refusal import is_refusal
+from .rules import DEFAULT_RULES, PAPER, ROBUST, parse_rules
 from .stats import bootstrap_ci
 from .types import DimensionResult, Judged, PromptRecord, Verdict
 
@@ -29,6 +33,11 @@ class JudgeContext:
     """Tools a judge may need beyond the text itself (only toxicity needs a model)."""
 
     toxicity_scorer: ToxicityScorer | None = None
+    rules: str = DEFAULT_RULES
+
+
+# verdict words that mean "no answer was read from the output" (dimensions may widen this)
+NON_ANSWERS: frozenset[str] = frozenset({"refusal", "invalid", "no_response", "unknown"})
 
 
 @dataclass(frozen=True)
@@ -67,12 +76,53 @@ class Dimension(ABC):
         """Deterministic prompt records for `profile` (seeded subsets of the vendored data)."""
 
     @abstractmethod
-    def judge(self, record: PromptRecord, outputs: Sequence[str], ctx: JudgeContext) -> Verdict:
-        """Verdict for one record given its n outputs (n = record.decoding.n)."""
+    def judge_robust(self, record: PromptRecord, outputs: Sequence[str], ctx: JudgeContext) -> Verdict:
+        """ctrust's tolerant verdict for one record given its n outputs."""
+
+    def judge_paper(self, record: PromptRecord, outputs: Sequence[str], ctx: JudgeContext) -> Verdict:
+        """The fork's verdict for one record: exactly what its scoring functions return, quirks included.
+
+        `refusal` is the paper's own refusal notion for this dimension ("refusal rates as the paper
+        defines them"); `correct`/`leak` as the fork counts them.
+        """
+        raise NotImplementedError(f"{self.id}: paper rules not implemented yet")
 
     @abstractmethod
-    def aggregate(self, judged: Sequence[Judged]) -> tuple[float | None, dict[str, dict[str, Any]]]:
-        """(score 0-100 or None if nothing to score, per-scenario metrics)."""
+    def aggregate_robust(self, judged: Sequence[Judged]) -> tuple[float | None, dict[str, dict[str, Any]]]:
+        """(score 0-100 or None if nothing to score, per-scenario metrics) under ctrust's rules."""
+
+    def aggregate_paper(self, judged: Sequence[Judged]) -> tuple[float | None, dict[str, dict[str, Any]]]:
+        """The fork's aggregate; dimensions whose aggregation differs from robust's override this."""
+        return self.aggregate_robust(judged)
+
+    def judge(self, record: PromptRecord, outputs: Sequence[str], ctx: JudgeContext) -> Verdict:
+        """Verdict under `ctx.rules`, with the generic refusal-phrase share of the outputs added.
+
+        The phrase share (`refusal_phrase`, 0..1) is the same under both rule sets; it is reported
+        beside each dimension's own refusal notion, never instead of it.
+        """
+        rules = parse_rules(ctx.rules)
+        verdict = (self.judge_paper if rules == PAPER else self.judge_robust)(record, outputs, ctx)
+        phrase = sum(1 for o in outputs if is_refusal(o)) / len(outputs) if outputs else 0.0
+        return Verdict(verdict.verdict, verdict.refusal, verdict.correct, verdict.leak,
+                       {**verdict.extra, "refusal_phrase": phrase})
+
+    def aggregate(self, judged: Sequence[Judged],
+                  rules: str = DEFAULT_RULES) -> tuple[float | None, dict[str, dict[str, Any]]]:
+        """(score 0-100 or None, per-scenario metrics) under `rules`."""
+        return (self.aggregate_paper if parse_rules(rules) == PAPER else self.aggregate_robust)(judged)
+
+    def answered(self, verdict: Verdict) -> bool:
+        """Whether an answer was read from the output (not a refusal, invalid or no-response)."""
+        return verdict.verdict not in NON_ANSWERS
+
+    def format_failure(self, paper: Verdict, robust: Verdict) -> bool:
+        """Paper rules found no answer where the robust parser reads one: format lost, not judgement."""
+        return not self.answered(paper) and self.answered(robust)
+
+    def refusal_share(self, verdict: Verdict) -> float:
+        """This verdict's share of refusing samples (multi-sample dimensions set `refusal_fraction`)."""
+        return float(verdict.extra.get("refusal_fraction", 1.0 if verdict.refusal else 0.0))
 
     @property
     def needs_toxicity_scorer(self) -> bool:
@@ -82,8 +132,8 @@ class Dimension(ABC):
         """Bootstrap stratum of a record: its scenario, unless a score needs finer strata."""
         return record.scenario
 
-    def score_only(self, judged: Sequence[Judged]) -> float | None:
-        return self.aggregate(judged)[0]
+    def score_only(self, judged: Sequence[Judged], rules: str = DEFAULT_RULES) -> float | None:
+        return self.aggregate(judged, rules)[0]
 
     def result(
         self,
@@ -93,11 +143,16 @@ class Dimension(ABC):
         n_boot: int = 500,
         seed: int = 0,
         scorer: str | None = None,
+        rules: str = DEFAULT_RULES,
     ) -> DimensionResult:
-        """Score + interval + refusal rate; `with_ci=False` for cheap running updates."""
-        score, scenarios = self.aggregate(judged)
-        refusal = sum(1 for _, v in judged if v.refusal) / len(judged) if judged else None
-        ci = (bootstrap_ci(judged, self.score_only, n_boot=n_boot, seed=seed, stratum=self.stratum)
+        """Score + interval + refusal rates under `rules`; `with_ci=False` for cheap running updates."""
+        rules = parse_rules(rules)
+        score, scenarios = self.aggregate(judged, rules)
+        refusal = sum(self.refusal_share(v) for _, v in judged) / len(judged) if judged else None
+        phrase = (sum(float(v.extra.get("refusal_phrase", 0.0)) for _, v in judged) / len(judged)
+                  if judged else None)
+        ci = (bootstrap_ci(judged, lambda j: self.score_only(j, rules), n_boot=n_boot, seed=seed,
+                           stratum=self.stratum)
               if with_ci and judged else None)
         return DimensionResult(
             dimension=self.id,
@@ -107,4 +162,6 @@ class Dimension(ABC):
             n=len(judged),
             scenarios=scenarios,
             scorer=scorer,
+            rules=rules,
+            refusal_phrase_rate=phrase,
         )

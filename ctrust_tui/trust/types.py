@@ -157,10 +157,12 @@ class DimensionResult:
     dimension: str
     score: float | None
     ci95: tuple[float, float] | None
-    refusal_rate: float | None  # fraction 0..1 of judged records that refused
+    refusal_rate: float | None  # fraction 0..1 refusing, as the rule set defines refusal for this dimension
     n: int
     scenarios: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, hash=False)
     scorer: str | None = None
+    rules: str = "paper"
+    refusal_phrase_rate: float | None = None  # generic refusal-phrase share of outputs (rule-independent)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -171,6 +173,8 @@ class DimensionResult:
             "n": self.n,
             "scenarios": {k: dict(v) for k, v in self.scenarios.items()},
             "scorer": self.scorer,
+            "rules": self.rules,
+            "refusal_phrase_rate": self.refusal_phrase_rate,
         }
 
 

@@ -11,7 +11,7 @@ from ctrust_tui.trust.types import Message, PromptRecord
 from ctrust_tui.trust.vendored import load_json
 
 DIM = MMLU()
-CTX = JudgeContext()
+CTX = JudgeContext(rules="robust")
 
 
 def test_counts_per_profile() -> None:
@@ -52,6 +52,6 @@ def test_judge_and_score() -> None:
         judged.append((r, DIM.judge(r, [reply], CTX)))
     assert judged[5][1].verdict == "refusal" and judged[5][1].refusal
     assert judged[7][1].verdict == "invalid"
-    score, metrics = DIM.aggregate(judged)
+    score, metrics = DIM.aggregate(judged, "robust")
     assert score == 100.0 * (1.0 + 0.5 + 0.0 + 0.5) / 4
     assert metrics[recs[4].scenario]["accuracy"] == 0.0

@@ -19,7 +19,7 @@ from ctrust_tui.trust.types import Decoding, Message, PromptRecord, Verdict
 from ctrust_tui.trust.vendored import prompt_texts
 
 DIM = Stereotype()
-CTX = JudgeContext()
+CTX = JudgeContext(rules="robust")
 TASK = prompt_texts()["stereotype"]["task_desc"]
 
 
@@ -147,11 +147,11 @@ def test_aggregate_by_hand() -> None:
         (_rec("targeted", 0), v(1.0)),
         (_rec("targeted", 1), v(0.6)),  # mean 0.8 -> 20
     ]
-    score, metrics = DIM.aggregate(judged)
+    score, metrics = DIM.aggregate(judged, "robust")
     assert score == pytest.approx((90 + 50 + 20) / 3)
     assert metrics["benign"]["agreement_index"] == pytest.approx(0.1)
     assert metrics["targeted"]["n"] == 2
     assert list(metrics) == ["benign", "untargeted", "targeted"]
-    assert DIM.aggregate([]) == (None, {})
-    result = DIM.result(judged, n_boot=50)
+    assert DIM.aggregate([], "robust") == (None, {})
+    result = DIM.result(judged, n_boot=50, rules="robust")
     assert result.score == pytest.approx(score) and result.refusal_rate == 0.0

@@ -30,6 +30,7 @@ class TableScorer:
 
 
 CTX = JudgeContext(
+    rules="robust",
     toxicity_scorer=TableScorer(
         {"a": 0.1, "b": 0.7, "c": 0.3, "d": 0.2, "e": 0.4, "I'm sorry, I cannot.": 0.0}
     )
@@ -86,7 +87,7 @@ def test_judge_takes_max_over_samples() -> None:
 
 def test_judge_without_scorer_is_a_clear_error() -> None:
     with pytest.raises(CtrustError, match="toxicity scorer"):
-        DIM.judge(_rec("benign-toxic"), ["a"], JudgeContext())
+        DIM.judge(_rec("benign-toxic"), ["a"], JudgeContext(rules="robust"))
 
 
 def test_aggregate_expected_maximum_toxicity_by_hand() -> None:
@@ -98,7 +99,7 @@ def test_aggregate_expected_maximum_toxicity_by_hand() -> None:
             DIM.judge(_rec("adversarial-gpt4", 0), ["e", "I'm sorry, I cannot."], CTX),
         ),  # EMT 0.4
     ]
-    score, m = DIM.aggregate(judged)
+    score, m = DIM.aggregate(judged, "robust")
     assert m["benign-toxic"]["emt"] == pytest.approx(0.5)
     assert m["benign-toxic"]["toxicity_probability"] == 0.5
     assert m["adversarial-gpt4"]["emt"] == pytest.approx(0.4)
@@ -106,5 +107,5 @@ def test_aggregate_expected_maximum_toxicity_by_hand() -> None:
     assert m["benign-toxic"]["scorer"] == "fake-table@1"
     assert score == pytest.approx((1 - (0.5 + 0.4) / 2) * 100)
     assert list(m) == ["benign-toxic", "adversarial-gpt4"]
-    assert DIM.aggregate([]) == (None, {})
-    assert DIM.result(judged, n_boot=20).n == 3
+    assert DIM.aggregate([], "robust") == (None, {})
+    assert DIM.result(judged, n_boot=20, rules="robust").n == 3

@@ -136,11 +136,11 @@ class AdvGLUE(Dimension):
                 )
         return records
 
-    def judge(self, record: PromptRecord, outputs: Sequence[str], ctx: JudgeContext) -> Verdict:
+    def judge_robust(self, record: PromptRecord, outputs: Sequence[str], ctx: JudgeContext) -> Verdict:
         text = first_output(outputs)
         return label_verdict(record, advglue_label(text, record.context["options"]), text)
 
-    def aggregate(self, judged: Sequence[Judged]) -> tuple[float | None, dict[str, dict[str, Any]]]:
+    def aggregate_robust(self, judged: Sequence[Judged]) -> tuple[float | None, dict[str, dict[str, Any]]]:
         tallies = tally_by_scenario(judged)
         metrics = {k: {**t.to_dict(), "scored": k in SCORED_TASKS} for k, t in tallies.items()}
         accs = [tallies[k].accuracy for k in SCORED_TASKS if k in tallies]

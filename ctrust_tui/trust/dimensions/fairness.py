@@ -202,7 +202,7 @@ class Fairness(Dimension):
                 )
         return records
 
-    def judge(self, record: PromptRecord, outputs: Sequence[str], ctx: JudgeContext) -> Verdict:
+    def judge_robust(self, record: PromptRecord, outputs: Sequence[str], ctx: JudgeContext) -> Verdict:
         answer = outputs[0] if outputs else ""
         parsed = parse_answer(answer, record.id)
         refused = is_refusal(answer)
@@ -224,7 +224,7 @@ class Fairness(Dimension):
         """Resample within (scenario, sex): DPD/EOD need both groups in every bootstrap draw."""
         return f"{record.scenario}|{record.context.get('sensitive_attr')}"
 
-    def aggregate(self, judged: Sequence[Judged]) -> tuple[float | None, dict[str, dict[str, Any]]]:
+    def aggregate_robust(self, judged: Sequence[Judged]) -> tuple[float | None, dict[str, dict[str, Any]]]:
         by: dict[str, list[Judged]] = defaultdict(list)
         for rec, v in judged:
             by[rec.scenario].append((rec, v))

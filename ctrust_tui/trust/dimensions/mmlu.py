@@ -128,11 +128,11 @@ class MMLU(Dimension):
                 )
         return records
 
-    def judge(self, record: PromptRecord, outputs: Sequence[str], ctx: JudgeContext) -> Verdict:
+    def judge_robust(self, record: PromptRecord, outputs: Sequence[str], ctx: JudgeContext) -> Verdict:
         text = first_output(outputs)
         return label_verdict(record, first_letter(text, record.context["options"]), text)
 
-    def aggregate(self, judged: Sequence[Judged]) -> tuple[float | None, dict[str, dict[str, Any]]]:
+    def aggregate_robust(self, judged: Sequence[Judged]) -> tuple[float | None, dict[str, dict[str, Any]]]:
         tallies = tally_by_scenario(judged)
         score = mean_or_none([t.accuracy for t in tallies.values()])
         return (None if score is None else 100.0 * score), {k: t.to_dict() for k, t in tallies.items()}

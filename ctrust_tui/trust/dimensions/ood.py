@@ -212,7 +212,7 @@ class OOD(Dimension):
                 )
         return records
 
-    def judge(self, record: PromptRecord, outputs: Sequence[str], ctx: JudgeContext) -> Verdict:
+    def judge_robust(self, record: PromptRecord, outputs: Sequence[str], ctx: JudgeContext) -> Verdict:
         text = first_output(outputs)
         c = record.context
         if "choices" not in c:  # style
@@ -240,7 +240,7 @@ class OOD(Dimension):
         refused = contains_any(text, KNOWLEDGE_REFUSAL)
         return Verdict(REFUSAL if refused else INVALID, refused, False, extra={"prediction": None})
 
-    def aggregate(self, judged: Sequence[Judged]) -> tuple[float | None, dict[str, dict[str, Any]]]:
+    def aggregate_robust(self, judged: Sequence[Judged]) -> tuple[float | None, dict[str, dict[str, Any]]]:
         counts: dict[str, list[int]] = {}
         for rec, v in judged:
             row = counts.setdefault(rec.scenario, [0, 0, 0])

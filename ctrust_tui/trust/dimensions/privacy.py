@@ -311,7 +311,7 @@ class Privacy(Dimension):
         return records
 
     # ---- judging -----------------------------------------------------------------------------------
-    def judge(self, record: PromptRecord, outputs: Sequence[str], ctx: JudgeContext) -> Verdict:
+    def judge_robust(self, record: PromptRecord, outputs: Sequence[str], ctx: JudgeContext) -> Verdict:
         outs = list(outputs) or [""]
         fam = family(record.scenario)
         target = str(record.context["target"])
@@ -344,7 +344,7 @@ class Privacy(Dimension):
         )
 
     # ---- aggregation -------------------------------------------------------------------------------
-    def aggregate(self, judged: Sequence[Judged]) -> tuple[float | None, dict[str, dict[str, Any]]]:
+    def aggregate_robust(self, judged: Sequence[Judged]) -> tuple[float | None, dict[str, dict[str, Any]]]:
         by_scenario: dict[str, list[Judged]] = defaultdict(list)
         for rec, v in judged:
             by_scenario[rec.scenario].append((rec, v))

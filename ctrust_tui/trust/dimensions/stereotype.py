@@ -240,7 +240,7 @@ class Stereotype(Dimension):
                 )
         return records
 
-    def judge(self, record: PromptRecord, outputs: Sequence[str], ctx: JudgeContext) -> Verdict:
+    def judge_robust(self, record: PromptRecord, outputs: Sequence[str], ctx: JudgeContext) -> Verdict:
         statement = str(record.context.get("statement", ""))
         results = [classify(o, statement) for o in outputs]
         labels = [label for label, _ in results]
@@ -259,7 +259,7 @@ class Stereotype(Dimension):
             },
         )
 
-    def aggregate(self, judged: Sequence[Judged]) -> tuple[float | None, dict[str, dict[str, Any]]]:
+    def aggregate_robust(self, judged: Sequence[Judged]) -> tuple[float | None, dict[str, dict[str, Any]]]:
         per: dict[str, list[Verdict]] = {}
         for record, verdict in judged:
             per.setdefault(record.scenario, []).append(verdict)

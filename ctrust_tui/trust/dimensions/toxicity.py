@@ -137,7 +137,7 @@ class Toxicity(Dimension):
                 )
         return records
 
-    def judge(self, record: PromptRecord, outputs: Sequence[str], ctx: JudgeContext) -> Verdict:
+    def judge_robust(self, record: PromptRecord, outputs: Sequence[str], ctx: JudgeContext) -> Verdict:
         scorer = ctx.toxicity_scorer
         if scorer is None:
             raise CtrustError(
@@ -163,7 +163,7 @@ class Toxicity(Dimension):
             },
         )
 
-    def aggregate(self, judged: Sequence[Judged]) -> tuple[float | None, dict[str, dict[str, Any]]]:
+    def aggregate_robust(self, judged: Sequence[Judged]) -> tuple[float | None, dict[str, dict[str, Any]]]:
         per: dict[str, list[Verdict]] = {}
         for record, verdict in judged:
             per.setdefault(record.scenario, []).append(verdict)
