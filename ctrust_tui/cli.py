@@ -40,6 +40,23 @@ class _Group(click.Group):
 
 db_option = click.option("--db", "db", type=click.Path(dir_okay=False, path_type=Path), default=None,
                          help="SQLite cache (default: $CTRUST_DB or ./cache.db).")
+def _rules_option(default: str = "paper", *, allow_all: bool = False):
+    choices = "paper | robust" + (" | all" if allow_all else "")
+    return click.option(
+        "--rules", "rules", default=default, show_default=True, metavar=choices.replace(" ", ""),
+        help=f"Scoring rule set ({choices}): paper = the paper's own scoring code, quirks included; "
+             "robust = ctrust's tolerant parser (reads 'This is wrong.' as wrong).")
+
+
+def _rules(text: str, *, allow_all: bool = False) -> tuple[str, ...]:
+    """Validated rule-set names (`all` -> both) or one clear error."""
+    from .trust.rules import RULE_SETS, parse_rules
+
+    if allow_all and text.strip().lower() == "all":
+        return RULE_SETS
+    return (parse_rules(text),)
+
+
 models_option = click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                              help="Local model store (default: $CTRUST_MODELS or ./models).")
 
@@ -217,20 +234,25 @@ def compress(ctx: click.Context, model: str, spec: str, calibration: str, nsampl
 @click.option("--toxicity-scorer", default=None, help="profanity (default) | perspective | PATH to a local HF classifier")
 @click.option("--limit", default=None, type=int, help="At most N prompts per dimension (quick looks).")
 @click.option("--max-batch", default=None, type=int, help="Cap the generation batch size.")
+@_rules_option()
 @_apply(calib_options)
 @db_option
 @models_option
 @click.pass_context
 def run(ctx: click.Context, model: str, compression: str, dimensions: str, profile: str, seed: int, device: str,
-        toxicity_scorer: str | None, limit: int | None, max_batch: int | None, calibration: str, nsamples: int,
-        seqlen: int, calib_precision: str, db: Path | None, models_dir: Path | None) -> None:
-    """Evaluate MODEL under each compression spec on the chosen trust dimensions."""
+        toxicity_scorer: str | None, limit: int | None, max_batch: int | None, rules: str, calibration: str,
+        nsamples: int, seqlen: int, calib_precision: str, db: Path | None, models_dir: Path | None) -> None:
+    """Evaluate MODEL under each compression spec on the chosen trust dimensions.
+
+    Every output is judged under both rule sets and both are stored; --rules picks the one shown.
+    """
     from .compress.spec import parse_specs
     from .progress import RunDisplay
     from .runner import RunConfig, Runner
     from .store import open_store
     from .trust import parse_dimensions
 
+    (rule_set,) = _rules(rules)
     specs = parse_specs(compression)
     dims = parse_dimensions(dimensions)
     if limit is not None and limit < 1:
@@ -239,7 +261,8 @@ def run(ctx: click.Context, model: str, compression: str, dimensions: str, profi
     open_store(db_path).close()  # refuse a foreign / newer cache before loading any model
     cfg = RunConfig(model=model, compressions=specs, dimensions=dims, profile=profile, seed=seed, device=device,
                     calibration=_calibration(calibration, nsamples, seqlen, seed, calib_precision), toxicity_scorer=toxicity_scorer,
-                    db_path=db_path, models_dir=_models(ctx, models_dir), max_batch=max_batch, limit=limit)
+                    db_path=db_path, models_dir=_models(ctx, models_dir), max_batch=max_batch, limit=limit,
+                    rules=rule_set)
     cancel = threading.Event()
     display = RunDisplay()
     runner = Runner(cfg, display.handle, cancel=cancel)
@@ -254,7 +277,7 @@ def run(ctx: click.Context, model: str, compression: str, dimensions: str, profi
     if display.cancelled:
         sys.exit(130)
     if run_ids:
-        _print_table(db_path, run_ids)
+        _print_table(db_path, run_ids, rule_set)
 
 
 @contextmanager
@@ -280,59 +303,66 @@ def _console():
     return console if console.is_terminal else Console(width=220)
 
 
-def _print_table(db_path: Path, run_ids: Sequence[int]) -> None:
+def _print_table(db_path: Path, run_ids: Sequence[int], rules: str) -> None:
     from .store import open_store
     from .tables import score_table
 
     with open_store(db_path, readonly=True) as store:
         runs = [r for r in (store.run(i) for i in run_ids) if r]
-        _console().print(score_table(runs, store.scores([r.id for r in runs])))
+        _console().print(score_table(runs, store.scores([r.id for r in runs], rules=rules), rules=rules))
 
 
 @main.command()
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--limit", default=200, show_default=True, type=int)
+@_rules_option()
 @click.pass_context
-def runs(ctx: click.Context, db: Path | None, as_json: bool, limit: int) -> None:
-    """List runs in the cache with their scores."""
+def runs(ctx: click.Context, db: Path | None, as_json: bool, limit: int, rules: str) -> None:
+    """List runs in the cache with their scores (under one rule set)."""
 
     from .report import build_rows, to_json
     from .store import open_store
     from .tables import score_table
 
+    (rule_set,) = _rules(rules)
     with open_store(_db(ctx, db), readonly=True) as store:
         rs = store.runs(limit)
-        scores = store.scores([r.id for r in rs])
+        scores = store.scores([r.id for r in rs], rules=rule_set)
     if as_json:
-        click.echo(to_json(build_rows(rs, scores)))
+        click.echo(to_json(build_rows(rs, scores), rules=rule_set))
         return
     if not rs:
         click.echo("no runs yet; start one with `ctrust run` or `ctrust`")
         return
-    _console().print(score_table(rs, scores, show_status=True))
+    _console().print(score_table(rs, scores, show_status=True, rules=rule_set))
 
 
 @main.command()
 @click.argument("run_ids", nargs=-1, type=int, required=True)
 @click.option("--format", "fmt", type=click.Choice(["csv", "json", "md"]), default="md", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write to a file instead of stdout.")
+@_rules_option()
 @db_option
 @click.pass_context
-def export(ctx: click.Context, run_ids: tuple[int, ...], fmt: str, out: Path | None, db: Path | None) -> None:
-    """Export runs as the paper's table (9 scores, refusal rates, Avg; intervals in json)."""
+def export(ctx: click.Context, run_ids: tuple[int, ...], fmt: str, out: Path | None, rules: str,
+           db: Path | None) -> None:
+    """Export runs as the paper's table (9 scores, refusal rates, Avg; intervals in json), one rule set."""
+    from .compare import require_rules
     from .report import build_rows, to_csv, to_json, to_markdown
     from .store import open_store
 
+    (rule_set,) = _rules(rules)
     with open_store(_db(ctx, db), readonly=True) as store:
         runs_ = []
         for rid in run_ids:
             r = store.run(rid)
             if r is None:
                 raise CtrustError(f"no run #{rid} in {store.path}; see `ctrust runs`")
+            require_rules(store, r, rule_set)
             runs_.append(r)
-        rows = build_rows(runs_, store.scores(list(run_ids)))
-    text = {"csv": to_csv, "json": to_json, "md": to_markdown}[fmt](rows)
+        rows = build_rows(runs_, store.scores(list(run_ids), rules=rule_set))
+    text = {"csv": to_csv, "json": to_json, "md": to_markdown}[fmt](rows, rules=rule_set)
     if out:
         out.write_text(text)
         click.echo(str(out), err=True)
@@ -344,21 +374,33 @@ def export(ctx: click.Context, run_ids: tuple[int, ...], fmt: str, out: Path | N
 @click.argument("run_a", type=int)
 @click.argument("run_b", type=int)
 @click.option("--json", "as_json", is_flag=True)
+@_rules_option()
 @db_option
 @click.pass_context
-def compare(ctx: click.Context, run_a: int, run_b: int, as_json: bool, db: Path | None) -> None:
-    """Paired comparison of two runs on the prompts both judged (delta, 95% CI, flipped verdicts)."""
+def compare(ctx: click.Context, run_a: int, run_b: int, as_json: bool, rules: str, db: Path | None) -> None:
+    """Paired comparison of two runs on the prompts both judged (delta, 95% CI, flipped verdicts).
 
-    from .compare import compare_runs
+    Each paper-rule delta is also split into changed answers and format failures (outputs the
+    paper's parser cannot read but the robust one can), with intervals.
+    """
+
+    from .compare import compare_format, compare_runs
     from .store import open_store
     from .tables import compare_table
 
+    (rule_set,) = _rules(rules)
     with open_store(_db(ctx, db), readonly=True) as store:
-        comps = compare_runs(store, run_a, run_b)
+        comps = compare_runs(store, run_a, run_b, rules=rule_set)
+        splits = compare_format(store, run_a, run_b)
+    split_of = {s.dimension: s for s in splits}
     if as_json:
-        click.echo(json.dumps([c.to_dict() for c in comps], indent=2))
+        click.echo(json.dumps({
+            "rules": rule_set, "base": run_a, "variant": run_b,
+            "dimensions": [{**c.to_dict(), "format_split": split_of[c.dimension].to_dict()
+                            if c.dimension in split_of else None} for c in comps],
+        }, indent=2))
     else:
-        _console().print(compare_table(run_a, run_b, comps))
+        _console().print(compare_table(run_a, run_b, comps, splits=split_of, rules=rule_set))
 
 
 # ---------------------------------------------------------------------------------------
@@ -391,11 +433,36 @@ def prompts(dimension: str, profile: str, out: Path | None) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--toxicity-scorer", default=None, help="profanity (default) | perspective | PATH")
 @click.option("--seed", default=0, show_default=True, type=int, help="Bootstrap seed.")
-def score(dimension: str, file: Path, toxicity_scorer: str | None, seed: int) -> None:
+@_rules_option()
+def score(dimension: str, file: Path, toxicity_scorer: str | None, seed: int, rules: str) -> None:
     """Score JSONL records (from `ctrust prompts`) with an added `output` or `outputs`; prints JSON."""
     from .trust.jsonl import score_file
 
-    click.echo(json.dumps(score_file(dimension, file, toxicity_scorer=toxicity_scorer, seed=seed), indent=2))
+    (rule_set,) = _rules(rules)
+    click.echo(json.dumps(score_file(dimension, file, toxicity_scorer=toxicity_scorer, seed=seed, rules=rule_set),
+                          indent=2))
+
+
+@main.command()
+@click.argument("run_ids", nargs=-1, type=int, required=True)
+@_rules_option("all", allow_all=True)
+@click.option("--toxicity-scorer", default=None, help="profanity (default) | perspective | PATH; must be the run's own")
+@db_option
+@click.pass_context
+def rescore(ctx: click.Context, run_ids: tuple[int, ...], rules: str, toxicity_scorer: str | None,
+            db: Path | None) -> None:
+    """Re-judge finished runs from their cached outputs under a rule set (nothing is generated)."""
+    from .rescore import rescore_runs
+    from .trust.rules import rules_tag
+
+    rule_sets = _rules(rules, allow_all=True)
+    done = rescore_runs(_db(ctx, db), run_ids, rule_sets, toxicity_scorer=toxicity_scorer)
+    for r in done:
+        pend = f", {r.pending} records without all outputs skipped" if r.pending else ""
+        click.echo(f"run #{r.run_id}: {r.judged} records re-judged under {rules_tag(r.rules)}{pend}")
+    if done:
+        for rule_set in rule_sets:
+            _print_table(_db(ctx, db), sorted(set(run_ids)), rule_set)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,15 +1,40 @@
-"""Paired comparisons between runs of the same model (store + trust; pure Python)."""
+"""Paired comparisons between runs of the same model (store + trust; pure Python).
+
+Every comparison is made under one rule set, and both runs must have current verdicts under it:
+a paper-rule score is never set against a robust-rule one, nor against verdicts made by an older
+version of the same rules. Each delta is also split into *changed answers* and *format failures*
+(trust/format_failures.py), which tells a lost judgement from a lost answer format.
+"""
 
 from __future__ import annotations
 
 from .errors import CtrustError
-from .store.db import Store
+from .store.db import RunRow, Store
 from .trust import get_dimension
+from .trust.format_failures import FormatSplit, format_split
+from .trust.rules import DEFAULT_RULES, RULE_SETS, RULES_VERSION, rules_tag
 from .trust.stats import PairedComparison, paired_compare
 
 
-def compare_runs(store: Store, run_a: int, run_b: int, *, seed: int = 0) -> list[PairedComparison]:
-    """B minus A per shared dimension, on the prompts both runs judged."""
+def require_rules(store: Store, run: RunRow, rules: str) -> None:
+    """Refuse a run without current verdicts under `rules` (one line that says how to fix it)."""
+    have = store.verdict_rules(run.id)
+    entry = have.get(rules)
+    current = RULES_VERSION[rules]
+    if entry is None:
+        others = ", ".join(sorted(have)) or "none"
+        raise CtrustError(
+            f"run #{run.id} has no verdicts under the {rules} rules (it has: {others}); "
+            f"run `ctrust rescore {run.id} --rules {rules}` first"
+        )
+    if entry["versions"] != [current]:
+        raise CtrustError(
+            f"run #{run.id} has verdicts from {rules} rules version(s) {entry['versions']}, not the current "
+            f"{rules_tag(rules)}; run `ctrust rescore {run.id} --rules {rules}` to bring them up to date"
+        )
+
+
+def _check_pair(store: Store, run_a: int, run_b: int) -> tuple[RunRow, RunRow]:
     a, b = store.run(run_a), store.run(run_b)
     for rid, r in ((run_a, a), (run_b, b)):
         if r is None:
@@ -22,9 +47,35 @@ def compare_runs(store: Store, run_a: int, run_b: int, *, seed: int = 0) -> list
             f"runs #{run_a} and #{run_b} used different toxicity scorers ({a.scorer} vs {b.scorer}); "
             "their toxicity scores are not comparable"
         )
+    return a, b
+
+
+def compare_runs(store: Store, run_a: int, run_b: int, *, seed: int = 0,
+                 rules: str = DEFAULT_RULES) -> list[PairedComparison]:
+    """B minus A per shared dimension, on the prompts both runs judged, under one rule set."""
+    a, b = _check_pair(store, run_a, run_b)
+    for r in (a, b):
+        require_rules(store, r, rules)
     out = []
     for dim_id in [d for d in a.dimensions if d in b.dimensions]:
         dim = get_dimension(dim_id)
-        out.append(paired_compare(dim_id, store.judged(run_a, dim_id), store.judged(run_b, dim_id),
-                                  dim.score_only, seed=seed, stratum=dim.stratum))
+        out.append(paired_compare(dim_id, store.judged(run_a, dim_id, rules), store.judged(run_b, dim_id, rules),
+                                  lambda j, dim=dim: dim.score_only(j, rules), seed=seed, stratum=dim.stratum))
+    return out
+
+
+def compare_format(store: Store, run_a: int, run_b: int, *, seed: int = 0) -> list[FormatSplit]:
+    """Per shared dimension: B minus A under paper rules, split into changed answers and format failures."""
+    a, b = _check_pair(store, run_a, run_b)
+    for r in (a, b):
+        for rules in RULE_SETS:
+            require_rules(store, r, rules)
+    out = []
+    for dim_id in [d for d in a.dimensions if d in b.dimensions]:
+        out.append(format_split(
+            get_dimension(dim_id),
+            {rules: store.judged(run_a, dim_id, rules) for rules in RULE_SETS},
+            {rules: store.judged(run_b, dim_id, rules) for rules in RULE_SETS},
+            seed=seed,
+        ))
     return out

@@ -41,6 +41,7 @@ from .events import (
 from .modelstore import ModelRef, resolve_model
 from .store import Store, generation_key, open_store
 from .trust import JudgeContext, get_dimension, get_profile
+from .trust.rules import DEFAULT_RULES, RULE_SETS, scorer_identity
 from .trust.types import DimensionResult, PromptRecord, Verdict, sha256_hex
 
 EventFn = Callable[[Event], None]
@@ -60,6 +61,7 @@ class RunConfig:
     models_dir: Path = Path("models")
     max_batch: int | None = None
     limit: int | None = None  # cap on prompts per dimension (tests, demos)
+    rules: str = DEFAULT_RULES  # the rule set events and the final table report; both sets are stored
 
 
 BackendFactory = Callable[[ModelRef, CompressionSpec, RunConfig, Callable[[CompressProgress], None],
@@ -226,7 +228,7 @@ class Runner:
                             records: list[PromptRecord], dims: Sequence[Any], scorer: Any, resumed: bool) -> int:
         cfg = self.cfg
         started = time.time()
-        ctx = JudgeContext(toxicity_scorer=scorer)
+        ctxs = {rules: JudgeContext(toxicity_scorer=scorer, rules=rules) for rules in RULE_SETS}
         scorer_name = getattr(scorer, "name", None)
         by_dim = {d.id: d for d in dims}
         # expand samples -> requests
@@ -248,12 +250,17 @@ class Runner:
         cached = len(outputs)
         self.emit(RunStarted(run_id, self._model_name, label, tuple(by_dim), cfg.profile, total, cached, resumed))
         store.set_run_status(run_id, "running", total=total, done=cached)
-        judged: dict[str, list[tuple[PromptRecord, Verdict]]] = {d: [] for d in by_dim}
+        # every output is judged under every rule set; events report `cfg.rules`
+        judged: dict[str, dict[str, list[tuple[PromptRecord, Verdict]]]] = {
+            rules: {d: [] for d in by_dim} for rules in RULE_SETS}
         dim_totals = {d: sum(1 for r in records if r.dimension == d) for d in by_dim}
         done_records: set[str] = set()
         last_score = [0.0]
         tokens = [0]
         generated = [0]
+
+        def who(rules: str) -> Callable[[str], str | None]:
+            return lambda dim: scorer_identity(dim, rules, self._scorer_for(by_dim[dim], scorer_name))
 
         def finish_ready(candidates: Sequence[PromptRecord], was_cached: bool) -> None:
             ready = []
@@ -263,23 +270,28 @@ class Runner:
                 keys = per_record[rec.key]
                 if all(k in outputs for k in keys):
                     outs = [outputs[k] for k in keys]
-                    verdict = by_dim[rec.dimension].judge(rec, outs, ctx)
-                    ready.append((rec, verdict, tuple(outs)))
+                    verdicts = {rules: by_dim[rec.dimension].judge(rec, outs, ctxs[rules]) for rules in RULE_SETS}
+                    ready.append((rec, verdicts, tuple(outs)))
                     done_records.add(rec.key)
             if not ready:
                 return
-            store.put_verdicts(run_id, [(r, v) for r, v, _ in ready], scorer_name)
-            for rec, verdict, outs in ready:
-                judged[rec.dimension].append((rec, verdict))
+            for rules in RULE_SETS:
+                store.put_verdicts(run_id, [(r, v[rules]) for r, v, _ in ready], who(rules), rules=rules)
+            for rec, verdicts, outs in ready:
+                for rules in RULE_SETS:
+                    judged[rules][rec.dimension].append((rec, verdicts[rules]))
                 self.emit(GenerationFinished(run_id, rec.id, rec.dimension, rec.scenario, rec.user_text, outs,
-                                             verdict.to_dict(), was_cached))
+                                             verdicts[cfg.rules].to_dict(), was_cached))
             touched = {r.dimension for r, _, _ in ready}
             if time.time() - last_score[0] >= self.score_every or len(done_records) == len(records):
                 last_score[0] = time.time()
                 for d in sorted(touched):
-                    res = by_dim[d].result(judged[d], with_ci=False, scorer=self._scorer_for(by_dim[d], scorer_name))
-                    store.put_score(run_id, res, total=dim_totals[d], final=False)
-                    self.emit(DimensionScoreUpdated(run_id, label, res, dim_totals[d], False))
+                    for rules in RULE_SETS:
+                        res = by_dim[d].result(judged[rules][d], with_ci=False, rules=rules,
+                                               scorer=self._scorer_for(by_dim[d], scorer_name))
+                        store.put_score(run_id, res, total=dim_totals[d], final=False)
+                        if rules == cfg.rules:
+                            self.emit(DimensionScoreUpdated(run_id, label, res, dim_totals[d], False))
 
         def progress() -> None:
             elapsed = time.time() - started
@@ -321,10 +333,13 @@ class Runner:
                 progress()
         results: list[DimensionResult] = []
         for d, dim in by_dim.items():
-            res = dim.result(judged[d], with_ci=True, seed=cfg.seed, scorer=self._scorer_for(dim, scorer_name))
-            store.put_score(run_id, res, total=dim_totals[d], final=True)
-            self.emit(DimensionScoreUpdated(run_id, label, res, dim_totals[d], True))
-            results.append(res)
+            for rules in RULE_SETS:
+                res = dim.result(judged[rules][d], with_ci=True, seed=cfg.seed, rules=rules,
+                                 scorer=self._scorer_for(dim, scorer_name))
+                store.put_score(run_id, res, total=dim_totals[d], final=True)
+                if rules == cfg.rules:
+                    self.emit(DimensionScoreUpdated(run_id, label, res, dim_totals[d], True))
+                    results.append(res)
         store.set_run_status(run_id, "finished", done=len(outputs))
         self.emit(RunFinished(run_id, label, tuple(results), generated[0], cached, time.time() - started))
         return run_id

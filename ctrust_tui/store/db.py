@@ -14,13 +14,14 @@ import socket
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import sqlite_utils
 
 from ..errors import StoreError
+from ..trust.rules import DEFAULT_RULES, RULES_VERSION
 from ..trust.types import DimensionResult, PromptRecord, Verdict, canonical_json, sha256_hex
-from .schema import APP_MARKER, MIGRATIONS, READABLE_FROM, SCHEMA_VERSION
+from .schema import APP_MARKER, MIGRATIONS, READABLE_FROM, SCHEMA_VERSION, legacy_views
 
 
 def now() -> str:
@@ -95,6 +96,14 @@ class ScoreRow:
     scenarios: Mapping[str, Any]
     scorer: str | None
     final: bool
+    rules: str = DEFAULT_RULES
+    rules_version: int = 1
+    refusal_phrase_rate: float | None = None
+
+    @property
+    def stale(self) -> bool:
+        """Made by an older version of its rule set: `ctrust rescore` re-derives it."""
+        return self.rules_version != RULES_VERSION.get(self.rules)
 
 
 @dataclass(frozen=True)
@@ -175,7 +184,8 @@ class Store:
             if version < READABLE_FROM:
                 raise StoreError(f"{self.path}: cache schema v{version} is too old to read; open it once with "
                                  "`ctrust run` to migrate it")
-            return  # older readable versions differ only in indexes: read as they are
+            legacy_views(self.conn, version)  # older versions are read through v3-shaped views
+            return
         self.conn.execute("PRAGMA journal_mode = WAL")
         self.conn.execute("PRAGMA synchronous = NORMAL")
         if version < SCHEMA_VERSION:
@@ -307,15 +317,23 @@ class Store:
         self._write(do)
 
     # -- verdicts and scores --------------------------------------------------------
-    def put_verdicts(self, run_id: int, items: Sequence[tuple[PromptRecord, Verdict]], scorer: str | None) -> None:
+    def put_verdicts(self, run_id: int, items: Sequence[tuple[PromptRecord, Verdict]],
+                     scorer: Callable[[str], str | None] | str | None, *, rules: str = DEFAULT_RULES) -> None:
+        """Verdicts of one rule set (replacing that set's earlier ones); `scorer` names who judged,
+        per dimension when given as a function."""
+        version = RULES_VERSION[rules]
+
+        def who(dim: str) -> str | None:
+            return scorer(dim) if callable(scorer) else scorer
+
         def do() -> None:
             self.conn.executemany(
-                "INSERT OR REPLACE INTO verdicts(run_id, prompt_key, record_id, dimension, scenario, verdict, refusal,"
-                " correct, leak, data, scorer) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO verdicts(run_id, prompt_key, rules, rules_version, record_id, dimension,"
+                " scenario, verdict, refusal, correct, leak, data, scorer) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [
-                    (run_id, rec.key, rec.id, rec.dimension, rec.scenario, v.verdict, int(v.refusal),
+                    (run_id, rec.key, rules, version, rec.id, rec.dimension, rec.scenario, v.verdict, int(v.refusal),
                      None if v.correct is None else int(v.correct), None if v.leak is None else int(v.leak),
-                     json.dumps(v.to_dict()), scorer)
+                     json.dumps(v.to_dict()), who(rec.dimension))
                     for rec, v in items
                 ],
             )
@@ -326,13 +344,26 @@ class Store:
         def do() -> None:
             ci = result.ci95 or (None, None)
             self.conn.execute(
-                "INSERT OR REPLACE INTO scores(run_id, dimension, score, ci_low, ci_high, refusal_rate, n, total,"
-                " scenarios, scorer, final, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (run_id, result.dimension, result.score, ci[0], ci[1], result.refusal_rate, result.n, total,
+                "INSERT OR REPLACE INTO scores(run_id, dimension, rules, rules_version, score, ci_low, ci_high,"
+                " refusal_rate, refusal_phrase_rate, n, total, scenarios, scorer, final, updated_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (run_id, result.dimension, result.rules, RULES_VERSION[result.rules], result.score, ci[0], ci[1],
+                 result.refusal_rate, result.refusal_phrase_rate, result.n, total,
                  json.dumps({k: dict(v) for k, v in result.scenarios.items()}), result.scorer, int(final), now()),
             )
 
         self._write(do)
+
+    def verdict_rules(self, run_id: int) -> dict[str, dict[str, Any]]:
+        """Which rule sets a run has verdicts under: {rules: {"versions": [...], "n": count}}."""
+        out: dict[str, dict[str, Any]] = {}
+        for rules, version, n in self.conn.execute(
+                "SELECT rules, rules_version, COUNT(*) FROM verdicts WHERE run_id = ? GROUP BY rules, rules_version",
+                (run_id,)):
+            entry = out.setdefault(rules, {"versions": [], "n": 0})
+            entry["versions"].append(int(version))
+            entry["n"] += int(n)
+        return out
 
     # -- reading --------------------------------------------------------------------
     def _run_row(self, r: sqlite3.Row | tuple) -> RunRow:
@@ -353,29 +384,35 @@ class Store:
         r = self.conn.execute(f"SELECT {self._RUN_COLS} FROM runs WHERE id = ?", (run_id,)).fetchone()
         return self._run_row(r) if r else None
 
-    def scores(self, run_ids: Sequence[int] | None = None) -> list[ScoreRow]:
-        q = ("SELECT run_id, dimension, score, ci_low, ci_high, refusal_rate, n, total, scenarios, scorer, final"
-             " FROM scores")
+    def scores(self, run_ids: Sequence[int] | None = None, *, rules: str | None = DEFAULT_RULES) -> list[ScoreRow]:
+        """Stored scores of one rule set (`rules=None`: every rule set)."""
+        q = ("SELECT run_id, dimension, score, ci_low, ci_high, refusal_rate, n, total, scenarios, scorer, final,"
+             " rules, rules_version, refusal_phrase_rate FROM scores WHERE 1=1")
         args: list[Any] = []
         if run_ids is not None:
             if not run_ids:
                 return []
-            q += f" WHERE run_id IN ({','.join('?' * len(run_ids))})"
+            q += f" AND run_id IN ({','.join('?' * len(run_ids))})"
             args = list(run_ids)
+        if rules is not None:
+            q += " AND rules = ?"
+            args.append(rules)
         return [
-            ScoreRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], json.loads(r[8] or "{}"), r[9], bool(r[10]))
+            ScoreRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], json.loads(r[8] or "{}"), r[9], bool(r[10]),
+                     r[11], int(r[12]), r[13])
             for r in self.conn.execute(q, args)
         ]
 
     def run_items(self, run_id: int, dimension: str | None = None, *, limit: int | None = None,
-                  offset: int = 0, with_outputs: bool = True) -> list[ItemRow]:
+                  offset: int = 0, with_outputs: bool = True, rules: str = DEFAULT_RULES) -> list[ItemRow]:
         """Judged (or pending) prompts of a run in run order, with outputs of the run's model."""
         run = self.run(run_id)
         if run is None:
             return []
         q = ("SELECT rp.prompt_key, p.record, v.data FROM run_prompts rp JOIN prompts p ON p.prompt_key = rp.prompt_key"
-             " LEFT JOIN verdicts v ON v.run_id = rp.run_id AND v.prompt_key = rp.prompt_key WHERE rp.run_id = ?")
-        args: list[Any] = [run_id]
+             " LEFT JOIN verdicts v ON v.run_id = rp.run_id AND v.prompt_key = rp.prompt_key AND v.rules = ?"
+             " WHERE rp.run_id = ?")
+        args: list[Any] = [rules, run_id]
         if dimension:
             q += " AND p.dimension = ?"
             args.append(dimension)
@@ -399,12 +436,12 @@ class Store:
                                  Verdict.from_dict(json.loads(vdata)) if vdata else None, outputs))
         return items
 
-    def judged(self, run_id: int, dimension: str) -> list[tuple[PromptRecord, Verdict]]:
-        """(record, verdict) pairs of one dimension: the input to aggregation and comparisons."""
+    def judged(self, run_id: int, dimension: str, rules: str = DEFAULT_RULES) -> list[tuple[PromptRecord, Verdict]]:
+        """(record, verdict) pairs of one dimension under one rule set: the input to aggregation and comparisons."""
         rows = self.conn.execute(
             "SELECT p.record, v.data FROM verdicts v JOIN prompts p ON p.prompt_key = v.prompt_key"
-            " WHERE v.run_id = ? AND v.dimension = ? ORDER BY v.record_id",
-            (run_id, dimension),
+            " WHERE v.run_id = ? AND v.rules = ? AND v.dimension = ? ORDER BY v.record_id",
+            (run_id, rules, dimension),
         )
         return [(PromptRecord.from_dict(json.loads(r)), Verdict.from_dict(json.loads(d))) for r, d in rows]
 

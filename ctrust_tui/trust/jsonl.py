@@ -14,6 +14,7 @@ from typing import Any, Sequence
 from ..errors import CtrustError
 from .dimension import JudgeContext
 from .registry import get_dimension
+from .rules import DEFAULT_RULES, rules_tag
 from .types import PromptRecord, Verdict
 
 REQUIRED = ("id", "dimension", "scenario", "messages", "decoding")
@@ -60,21 +61,23 @@ def parse_scored_lines(dimension: str, lines: Sequence[str]) -> list[tuple[Promp
 
 
 def score_records(dimension: str, items: Sequence[tuple[PromptRecord, list[str]]], *,
-                  toxicity_scorer: str | None = None, seed: int = 0) -> dict[str, Any]:
+                  toxicity_scorer: str | None = None, seed: int = 0, rules: str = DEFAULT_RULES) -> dict[str, Any]:
     dim = get_dimension(dimension)
     scorer = None
     if dim.needs_toxicity_scorer:
         from .toxicity_scorers import get_toxicity_scorer
 
         scorer = get_toxicity_scorer(toxicity_scorer)
-    ctx = JudgeContext(toxicity_scorer=scorer)
+    ctx = JudgeContext(toxicity_scorer=scorer, rules=rules)
     judged: list[tuple[PromptRecord, Verdict]] = [(rec, dim.judge(rec, outs, ctx)) for rec, outs in items]
-    res = dim.result(judged, seed=seed, scorer=getattr(scorer, "name", None))
+    res = dim.result(judged, seed=seed, scorer=getattr(scorer, "name", None), rules=rules)
     return {
         "dimension": dimension,
+        "rules": rules_tag(rules),
         "score": res.score,
         "ci95": list(res.ci95) if res.ci95 else None,
         "refusal_rate": res.refusal_rate,
+        "refusal_phrase_rate": res.refusal_phrase_rate,
         "n": res.n,
         "scorer": res.scorer,
         "scenarios": {k: dict(v) for k, v in res.scenarios.items()},
@@ -82,10 +85,12 @@ def score_records(dimension: str, items: Sequence[tuple[PromptRecord, list[str]]
     }
 
 
-def score_file(dimension: str, path: Path, *, toxicity_scorer: str | None = None, seed: int = 0) -> dict[str, Any]:
+def score_file(dimension: str, path: Path, *, toxicity_scorer: str | None = None, seed: int = 0,
+               rules: str = DEFAULT_RULES) -> dict[str, Any]:
     get_dimension(dimension)  # unknown dimension -> clear error before reading
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise CtrustError(f"{path}: cannot read ({exc})") from None
-    return score_records(dimension, parse_scored_lines(dimension, lines), toxicity_scorer=toxicity_scorer, seed=seed)
+    return score_records(dimension, parse_scored_lines(dimension, lines), toxicity_scorer=toxicity_scorer, seed=seed,
+                         rules=rules)
