@@ -235,13 +235,17 @@ def compress(ctx: click.Context, model: str, spec: str, calibration: str, nsampl
 @click.option("--limit", default=None, type=int, help="At most N prompts per dimension (quick looks).")
 @click.option("--max-batch", default=None, type=int, help="Cap the generation batch size.")
 @_rules_option()
+@click.option("--prompt-format", "prompt_format", default="model", show_default=True,
+              help="model = the model's own chat template; fork = the paper's FastChat rendering (llama-2 for "
+                   "LLaMA-2-chat, vicuna_v1.1 for Vicuna, else redpajama-incite-instruct); fork:TEMPLATE forces one.")
 @_apply(calib_options)
 @db_option
 @models_option
 @click.pass_context
 def run(ctx: click.Context, model: str, compression: str, dimensions: str, profile: str, seed: int, device: str,
-        toxicity_scorer: str | None, limit: int | None, max_batch: int | None, rules: str, calibration: str,
-        nsamples: int, seqlen: int, calib_precision: str, db: Path | None, models_dir: Path | None) -> None:
+        toxicity_scorer: str | None, limit: int | None, max_batch: int | None, rules: str, prompt_format: str,
+        calibration: str, nsamples: int, seqlen: int, calib_precision: str, db: Path | None,
+        models_dir: Path | None) -> None:
     """Evaluate MODEL under each compression spec on the chosen trust dimensions.
 
     Every output is judged under both rule sets and both are stored; --rules picks the one shown.
@@ -251,8 +255,10 @@ def run(ctx: click.Context, model: str, compression: str, dimensions: str, profi
     from .runner import RunConfig, Runner
     from .store import open_store
     from .trust import parse_dimensions
+    from .trust.prompt_format import parse_prompt_format
 
     (rule_set,) = _rules(rules)
+    fmt = parse_prompt_format(prompt_format)
     specs = parse_specs(compression)
     dims = parse_dimensions(dimensions)
     if limit is not None and limit < 1:
@@ -262,7 +268,7 @@ def run(ctx: click.Context, model: str, compression: str, dimensions: str, profi
     cfg = RunConfig(model=model, compressions=specs, dimensions=dims, profile=profile, seed=seed, device=device,
                     calibration=_calibration(calibration, nsamples, seqlen, seed, calib_precision), toxicity_scorer=toxicity_scorer,
                     db_path=db_path, models_dir=_models(ctx, models_dir), max_batch=max_batch, limit=limit,
-                    rules=rule_set)
+                    rules=rule_set, prompt_format=fmt)
     cancel = threading.Event()
     display = RunDisplay()
     runner = Runner(cfg, display.handle, cancel=cancel)

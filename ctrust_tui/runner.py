@@ -41,6 +41,7 @@ from .events import (
 from .modelstore import ModelRef, resolve_model
 from .store import Store, generation_key, open_store
 from .trust import JudgeContext, get_dimension, get_profile
+from .trust.prompt_format import MODEL
 from .trust.rules import DEFAULT_RULES, RULE_SETS, scorer_identity
 from .trust.types import DimensionResult, PromptRecord, Verdict, sha256_hex
 
@@ -62,6 +63,7 @@ class RunConfig:
     max_batch: int | None = None
     limit: int | None = None  # cap on prompts per dimension (tests, demos)
     rules: str = DEFAULT_RULES  # the rule set events and the final table report; both sets are stored
+    prompt_format: str = MODEL  # "model" (the model's chat template) | "fork" | "fork:<template>"
 
 
 BackendFactory = Callable[[ModelRef, CompressionSpec, RunConfig, Callable[[CompressProgress], None],
@@ -102,7 +104,7 @@ def real_backend(model: ModelRef, spec: CompressionSpec, cfg: RunConfig,
         weights_fp = model_fingerprint(path)
     loaded = load_model(path, spec, cfg.device)
     return EngineBackend(loaded, model_fingerprint=weights_fp, compression=compression_label(spec, cfg.calibration),
-                         max_batch=cfg.max_batch, info=info)
+                         max_batch=cfg.max_batch, info=info, prompt_format=cfg.prompt_format)
 
 
 def environment(backend: Backend) -> dict[str, Any]:
@@ -211,6 +213,8 @@ class Runner:
                 "limit": cfg.limit,
                 "prompts": sha256_hex("".join(r.key for r in records))[:16],
             }
+            if cfg.prompt_format != MODEL:  # absent for the default, so earlier runs keep their identity
+                settings["prompt_format"] = str(backend.info.get("prompt_format", cfg.prompt_format))
             store.upsert_model(backend.model_fingerprint, model.name,
                                str(backend.info.get("compressed_path") or model.path), dict(model.metadata))
             run_id, resumed = store.open_run(
@@ -240,7 +244,8 @@ class Runner:
             rhash = sha256_hex(rendered)
             keys = []
             for s in range(rec.decoding.n):
-                k = generation_key(backend.model_fingerprint, label, rendered, rec.decoding.to_dict(), s, cfg.seed)
+                k = generation_key(backend.model_fingerprint, label, rendered, rec.decoding.to_dict(), s, cfg.seed,
+                                   prompt_format=cfg.prompt_format)
                 keys.append(k)
                 req_of[k] = (rec, s, rhash)
                 requests.append(GenRequest(k, rendered, rec.decoding, s, cfg.seed))

@@ -29,8 +29,11 @@ def now() -> str:
 
 
 def generation_key(model_fingerprint: str, compression: str, rendered_prompt: str, decoding: Mapping[str, Any],
-                   sample_index: int, seed: int) -> str:
-    """Content address of one generation: same inputs, same key, never generated twice."""
+                   sample_index: int, seed: int, *, prompt_format: str = "model") -> str:
+    """Content address of one generation: same inputs, same key, never generated twice.
+
+    A non-default prompt format is part of the key even though it already changes the rendered
+    text: the fork's templates also post-process the output (stop-string cut)."""
     payload = {
         "model": model_fingerprint,
         "compression": compression,
@@ -39,6 +42,8 @@ def generation_key(model_fingerprint: str, compression: str, rendered_prompt: st
         "sample": sample_index,
         "seed": seed,
     }
+    if prompt_format != "model":
+        payload["prompt_format"] = prompt_format
     return sha256_hex(canonical_json(payload))[:40]
 
 
