@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from test_generate import model, tok  # noqa: F401  (module fixtures; tests/ dirs are rootdir-imported)
 
 from ctrust_tui.backend import GenRequest
 from ctrust_tui.compress.spec import parse_spec
 from ctrust_tui.engine.backend import EngineBackend
 from ctrust_tui.engine.loader import LoadedModel
 from ctrust_tui.trust.types import Decoding, Message
-
-from test_generate import model, tok  # noqa: F401  (module fixtures; tests/ dirs are rootdir-imported)
 
 
 def _backend(model, tok, fmt: str) -> EngineBackend:  # noqa: F811
