@@ -117,18 +117,19 @@ def models_list(ctx: click.Context, models_dir: Path | None) -> None:
     from rich.table import Table
 
     from .modelstore import list_models
+    from .textsafe import safe_text
 
     store = _models(ctx, models_dir)
     entries = list_models(store)
     if not entries:
         click.echo(f"no models in {store}; run `ctrust models import-default`")
         return
-    table = Table(title=f"models in {store}")
+    table = Table(title=safe_text(f"models in {store}"))
     for col in ("name", "kind", "spec", "size", "note"):
         table.add_column(col)
-    for e in entries:
+    for e in entries:  # names and notes come from the file system: rendered inert
         name = ("  └ " + e.name) if e.kind == "compressed" else e.name
-        table.add_row(name, e.kind, e.spec or "", f"{e.size_bytes / 1e6:.0f} MB", e.note, markup=False)
+        table.add_row(*(safe_text(c) for c in (name, e.kind, e.spec or "", f"{e.size_bytes / 1e6:.0f} MB", e.note)))
     Console().print(table)
 
 

@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from . import __version__
 from .backend import Backend, GenRequest, GenResult
@@ -119,6 +119,114 @@ def environment(backend: Backend) -> dict[str, Any]:
     except Exception:  # pragma: no cover
         pass
     return env
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where one cache key comes from: a prompt record, its sample index and its rendered prompt's hash."""
+
+    record: PromptRecord
+    sample: int
+    rendered_hash: str
+
+
+@dataclass
+class GenerationPlan:
+    """Every sample of every record under one backend, with what the cache already holds.
+
+    `outputs` starts with the cached outputs and fills as `generate_cached` writes new ones, so
+    callers judge a record as soon as all its samples are in it.
+    """
+
+    label: str
+    seed: int
+    requests: list[GenRequest]
+    slots: dict[str, Slot]  # cache key -> where it comes from
+    keys_of: dict[str, list[str]]  # record key -> its samples' cache keys, in sample order
+    outputs: dict[str, str]
+
+    @property
+    def missing(self) -> list[GenRequest]:
+        return [r for r in self.requests if r.key not in self.outputs]
+
+    def outputs_of(self, record: PromptRecord) -> list[str]:
+        return [self.outputs[k] for k in self.keys_of[record.key]]
+
+
+def plan_generations(store: Store, backend: Backend, label: str, records: Sequence[PromptRecord],
+                     seed: int, prompt_format: str = MODEL) -> GenerationPlan:
+    """Render each record once, key each sample by (weights, label, prompt, decoding, sample, seed), read the cache."""
+    slots: dict[str, Slot] = {}
+    keys_of: dict[str, list[str]] = {}
+    requests: list[GenRequest] = []
+    for rec in records:
+        rendered = backend.render(rec.messages)
+        rhash = sha256_hex(rendered)
+        keys = []
+        for s in range(rec.decoding.n):
+            k = generation_key(backend.model_fingerprint, label, rendered, rec.decoding.to_dict(), s, seed,
+                               prompt_format=prompt_format)
+            keys.append(k)
+            slots[k] = Slot(rec, s, rhash)
+            requests.append(GenRequest(k, rendered, rec.decoding, s, seed))
+        keys_of[rec.key] = keys
+    return GenerationPlan(label, seed, requests, slots, keys_of, store.cached_outputs(slots))
+
+
+def generate_cached(store: Store, backend: Backend, plan: GenerationPlan, *, cancel: Callable[[], bool],
+                    on_chunks: Callable[[list[tuple[str, str]]], None] | None = None,
+                    on_batch: Callable[[Sequence[str]], None] | None = None) -> Iterator[list[GenResult]]:
+    """Generate the plan's missing samples batch by batch; each batch is committed to the cache
+    (and added to `plan.outputs`) before it is yielded, so a killed caller loses at most one batch.
+    The one place generations are written: the runner and the Inspect screen both come here."""
+    missing = plan.missing
+    if not missing:
+        return
+    for results in backend.generate(missing, on_chunks, cancel, on_batch):
+        rows = []
+        for res in results:
+            slot = plan.slots[res.key]
+            rows.append({
+                "key": res.key, "model_fingerprint": backend.model_fingerprint, "compression": plan.label,
+                "prompt_key": slot.record.key, "rendered_hash": slot.rendered_hash,
+                "decoding": slot.record.decoding.to_dict(), "sample_index": slot.sample, "seed": plan.seed,
+                "output": res.text, "n_tokens": res.n_tokens, "finish": res.finish, "seconds": res.seconds,
+            })
+        store.put_generations(rows)
+        for res in results:
+            plan.outputs[res.key] = res.text
+        yield results
+
+
+@dataclass(frozen=True)
+class PromptOutputs:
+    """One record generated (or served from the cache) under one backend."""
+
+    outputs: list[str]
+    n_tokens: int  # tokens generated now (0 when all came from the cache)
+    seconds: float
+    cached: bool
+
+
+def generate_prompt(db_path: Path, backend: Backend, label: str, record: PromptRecord, seed: int, *,
+                    cancel: Callable[[], bool], prompt_format: str = MODEL,
+                    on_chunks: Callable[[list[tuple[int, str]]], None] | None = None) -> PromptOutputs:
+    """Generate one record's samples through the cache (Inspect): chunks are reported by sample index."""
+    started = time.time()
+    with open_store(db_path) as store:
+        plan = plan_generations(store, backend, label, [record], seed, prompt_format)
+        cached = not plan.missing
+        chunk_fn = None
+        if on_chunks is not None:
+            report = on_chunks
+
+            def chunk_fn(chunks: list[tuple[str, str]]) -> None:
+                report([(plan.slots[k].sample, t) for k, t in chunks])
+
+        n_tokens = 0
+        for results in generate_cached(store, backend, plan, cancel=cancel, on_chunks=chunk_fn):
+            n_tokens += sum(r.n_tokens for r in results)
+        return PromptOutputs(plan.outputs_of(record), n_tokens, time.time() - started, cached)
 
 
 class Runner:
@@ -235,23 +343,9 @@ class Runner:
         ctxs = {rules: JudgeContext(toxicity_scorer=scorer, rules=rules) for rules in RULE_SETS}
         scorer_name = getattr(scorer, "name", None)
         by_dim = {d.id: d for d in dims}
-        # expand samples -> requests
-        req_of: dict[str, tuple[PromptRecord, int, str]] = {}
-        per_record: dict[str, list[str]] = {}
-        requests: list[GenRequest] = []
-        for rec in records:
-            rendered = backend.render(rec.messages)
-            rhash = sha256_hex(rendered)
-            keys = []
-            for s in range(rec.decoding.n):
-                k = generation_key(backend.model_fingerprint, label, rendered, rec.decoding.to_dict(), s, cfg.seed,
-                                   prompt_format=cfg.prompt_format)
-                keys.append(k)
-                req_of[k] = (rec, s, rhash)
-                requests.append(GenRequest(k, rendered, rec.decoding, s, cfg.seed))
-            per_record[rec.key] = keys
-        outputs = store.cached_outputs(req_of)
-        total = len(requests)
+        plan = plan_generations(store, backend, label, records, cfg.seed, cfg.prompt_format)
+        outputs, per_record, req_of = plan.outputs, plan.keys_of, plan.slots
+        total = len(plan.requests)
         cached = len(outputs)
         self.emit(RunStarted(run_id, self._model_name, label, tuple(by_dim), cfg.profile, total, cached, resumed))
         store.set_run_status(run_id, "running", total=total, done=cached)
@@ -309,32 +403,22 @@ class Runner:
         finish_ready(records, True)
         if cached:
             self.emit(Notice(f"{cached} of {total} generations served from the cache"))
-        missing = [r for r in requests if r.key not in outputs]
         progress()
-        if missing:
+        if plan.missing:
             def on_chunks(chunks: list[tuple[str, str]]) -> None:
-                self.emit(TokensGenerated(run_id, tuple((req_of[k][0].id, req_of[k][1], t) for k, t in chunks)))
+                self.emit(TokensGenerated(run_id, tuple((req_of[k].record.id, req_of[k].sample, t) for k, t in chunks)))
 
             def on_batch(keys: Sequence[str]) -> None:
                 self.emit(PromptsStarted(run_id, tuple(
-                    (req_of[k][0].id, req_of[k][1], req_of[k][0].dimension, req_of[k][0].user_text) for k in keys)))
+                    (req_of[k].record.id, req_of[k].sample, req_of[k].record.dimension, req_of[k].record.user_text)
+                    for k in keys)))
 
-            for batch_results in backend.generate(missing, on_chunks, self.cancelled, on_batch):
-                rows = []
-                for res in batch_results:
-                    rec, s, rhash = req_of[res.key]
-                    rows.append({
-                        "key": res.key, "model_fingerprint": backend.model_fingerprint, "compression": label,
-                        "prompt_key": rec.key, "rendered_hash": rhash, "decoding": rec.decoding.to_dict(),
-                        "sample_index": s, "seed": cfg.seed, "output": res.text, "n_tokens": res.n_tokens,
-                        "finish": res.finish, "seconds": res.seconds,
-                    })
-                    outputs[res.key] = res.text
-                    tokens[0] += res.n_tokens
-                    generated[0] += 1
-                store.put_generations(rows)
+            for batch_results in generate_cached(store, backend, plan, cancel=self.cancelled, on_chunks=on_chunks,
+                                                 on_batch=on_batch):
+                tokens[0] += sum(r.n_tokens for r in batch_results)
+                generated[0] += len(batch_results)
                 store.set_run_status(run_id, "running", done=len(outputs))
-                finish_ready([req_of[r.key][0] for r in batch_results], False)
+                finish_ready([req_of[r.key].record for r in batch_results], False)
                 progress()
         results: list[DimensionResult] = []
         for d, dim in by_dim.items():
@@ -354,10 +438,5 @@ class Runner:
         return scorer_name if dim.needs_toxicity_scorer else None
 
 
-def run_in_thread(runner: Runner) -> threading.Thread:
-    t = threading.Thread(target=runner.execute, name="ctrust-runner", daemon=True)
-    t.start()
-    return t
-
-
-__all__ = ["BackendFactory", "GenResult", "RunConfig", "Runner", "compression_label", "real_backend"]
+__all__ = ["BackendFactory", "GenResult", "GenerationPlan", "PromptOutputs", "RunConfig", "Runner", "compression_label",
+           "generate_cached", "generate_prompt", "plan_generations", "real_backend"]
