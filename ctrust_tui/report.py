@@ -2,7 +2,9 @@
 
 Column order and names follow the paper's sheet: MMLU, AdvDemo, AdvGLUE++, Fairness, Ethics,
 OOD, Privacy, Stereotype, Toxicity, Avg. Avg is reported only when all nine are present, as
-in the paper; a partial mean would not be comparable.
+in the paper; a partial mean would not be comparable. Every string from the cache goes through
+`textsafe` (csv_cell / md_cell / clean_tree), so an export never carries a formula, a table break
+or a terminal escape planted in a model name or a scenario key.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from .store.db import RunRow, ScoreRow
+from .textsafe import clean_tree, csv_cell, md_cell
 
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("mmlu", "MMLU"),
@@ -93,7 +96,7 @@ def to_json(rows: Sequence[TableRow], rules: str = "paper") -> str:
             },
             "avg": row.avg,
         })
-    return json.dumps(out, indent=2)
+    return json.dumps(clean_tree(out), indent=2)
 
 
 def to_csv(rows: Sequence[TableRow], rules: str = "paper") -> str:
@@ -106,7 +109,7 @@ def to_csv(rows: Sequence[TableRow], rules: str = "paper") -> str:
     w.writerow(header)
     for row in rows:
         r = row.run
-        line: list[Any] = [r.id, r.model_name, r.compression, r.profile, rules]
+        line: list[Any] = [r.id, csv_cell(r.model_name), csv_cell(r.compression), csv_cell(r.profile), rules]
         for d, _ in COLUMNS:
             s = row.scores.get(d)
             line += [fmt(s.score if s else None, 2) if s else "", fmt(100 * s.refusal_rate, 1) if s and s.refusal_rate is not None else ""]
@@ -122,7 +125,7 @@ def to_markdown(rows: Sequence[TableRow], rules: str = "paper") -> str:
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         r = row.run
-        cells = [f"#{r.id}", r.model_name.replace("|", "\\|"), r.compression]
+        cells = [f"#{r.id}", md_cell(r.model_name), md_cell(r.compression)]
         for d in dims:
             s = row.scores.get(d)
             if s is None:

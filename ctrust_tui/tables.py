@@ -74,7 +74,7 @@ def compare_table(run_a: int, run_b: int, comps: Sequence[PairedComparison], *,
         ci = f"[{c.ci95[0]:+.1f}, {c.ci95[1]:+.1f}]" if c.ci95 else ""
         delta = Text("—" if c.delta is None else f"{c.delta:+.1f}" + (" *" if c.significant else ""),
                      style=delta_style(c.delta, c.significant))
-        cells: list[Text | str] = [c.dimension, fmt(c.score_a), fmt(c.score_b), delta, ci, str(c.flipped),
+        cells: list[Text | str] = [safe_text(c.dimension), fmt(c.score_a), fmt(c.score_b), delta, ci, str(c.flipped),
                                    str(c.n_shared)]
         if splits:
             sp = splits.get(c.dimension)

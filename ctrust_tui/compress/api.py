@@ -246,8 +246,8 @@ def compress_model(
     _emit(progress, label, "load", f"loading {base_name}")
     t = time.perf_counter()
     dtype = _load_dtype(dev, calibration.precision if spec.calibrated else "auto")
-    tokenizer = AutoTokenizer.from_pretrained(base_path)
-    model = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype)
+    tokenizer = AutoTokenizer.from_pretrained(base_path, trust_remote_code=False)
+    model = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype, trust_remote_code=False)
     model.eval()
     model.to(dev)
     from .layers import get_decoder_layers

@@ -11,7 +11,7 @@ import torch
 
 from ..compress.spec import CompressionSpec
 from ..errors import CtrustError
-from ..modelstore import check_weights
+from ..modelstore import check_model_folder
 from .device import pick_device, pick_dtype
 
 
@@ -44,11 +44,11 @@ def load_model(path: Path, spec: CompressionSpec | None = None, device: str | No
     hf_logging.disable_progress_bar()  # our own progress display owns the terminal
 
     spec = spec or CompressionSpec()
-    check_weights(path)
+    check_model_folder(path)  # custom code, pickle-only weights, links out: refused before loading
     dev = pick_device(device)
     dtype = pick_dtype(dev)
     started = time.time()
-    kwargs: dict[str, Any] = {"dtype": dtype}
+    kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": False}
     if spec.kind == "bnb":
         from ..compress.bnb import bnb_quantization_config
 
@@ -56,7 +56,7 @@ def load_model(path: Path, spec: CompressionSpec | None = None, device: str | No
         kwargs["device_map"] = "cpu" if dev.type == "cpu" else {"": dev.index or 0}
     try:
         model = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
-        tokenizer = AutoTokenizer.from_pretrained(str(path))
+        tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
     except (OSError, ValueError, RuntimeError) as exc:
         raise CtrustError(f"cannot load model from {path}: {exc}") from exc
     if spec.kind != "bnb":

@@ -144,11 +144,12 @@ class Store:
     def __init__(self, path: Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
         self.readonly = readonly
+        self.snapshot = False  # opened immutable: a read-only file/folder where SQLite cannot share the WAL
         try:
             if readonly:
                 if not self.path.is_file():
                     raise StoreError(f"{self.path}: no such cache file (run `ctrust run ...` first, or pass --db)")
-                conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5.0, check_same_thread=False)
+                conn = self._connect_readonly()
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(str(self.path), timeout=10.0, check_same_thread=False)
@@ -167,6 +168,33 @@ class Store:
             raise
 
     # -- lifecycle ------------------------------------------------------------------
+    def _connect_readonly(self) -> sqlite3.Connection:
+        """`mode=ro` first: it sees a live writer's WAL. Reading a WAL cache needs its -shm/-wal files;
+        where SQLite cannot create them (a read-only folder or file, a mounted backup) the first read
+        fails, and the file is reopened `immutable=1`: a snapshot of the main file, no locks taken."""
+        uri = self.path.expanduser().resolve().as_uri()  # percent-encodes '?', '#', '%' in the path
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=5.0, check_same_thread=False)
+        try:
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            msg = str(exc).lower()
+            if not any(m in msg for m in ("readonly", "read-only", "unable to open")):
+                raise
+        self.snapshot = True
+        return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, timeout=5.0, check_same_thread=False)
+
+    @property
+    def snapshot_note(self) -> str | None:
+        """One line for the CLI/TUI when the cache was opened as an immutable snapshot."""
+        if not self.snapshot:
+            return None
+        wal = self.path.with_name(self.path.name + "-wal")
+        unmerged = wal.is_file() and wal.stat().st_size > 0
+        return (f"{self.path} is read-only here: showing it as a snapshot"
+                + (f" (changes still in {wal.name} are not shown)" if unmerged else ""))
+
     def _check_and_migrate(self) -> None:
         tables = set(self.db.table_names())
         version = 0
@@ -179,7 +207,11 @@ class Store:
             meta = dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
             if meta.get("app") != APP_MARKER:
                 raise StoreError(f"{self.path}: not a ctrust cache (app marker missing); pass another --db")
-            version = int(meta.get("schema_version", "0"))
+            try:
+                version = int(meta.get("schema_version", "0"))
+            except (TypeError, ValueError):
+                raise StoreError(f"{self.path}: damaged cache: meta row 'schema_version' is "
+                                 f"{str(meta.get('schema_version'))[:40]!r}, not a number; use another --db") from None
             if version > SCHEMA_VERSION:
                 raise StoreError(
                     f"{self.path}: written by a newer ctrust (schema v{version} > v{SCHEMA_VERSION}); "
@@ -374,9 +406,24 @@ class Store:
     def _run_row(self, r: sqlite3.Row | tuple) -> RunRow:
         (rid, model_name, compression, dims, profile, seed, scorer, status, created, updated, total, done,
          settings, env, error) = r
-        return RunRow(int(rid), model_name, compression, tuple(json.loads(dims)), profile, int(seed), scorer,
-                      status, created, updated, int(total or 0), int(done or 0), json.loads(settings),
-                      json.loads(env or "{}"), error)
+
+        def load(column: str, text: Any, kind: type) -> Any:
+            try:
+                value = json.loads(text)
+            except (TypeError, ValueError):
+                value = None
+            if not isinstance(value, kind):
+                raise StoreError(f"{self.path}: damaged cache: runs row #{rid} has an invalid '{column}' "
+                                 f"(not a JSON {kind.__name__}); use another --db")
+            return value
+
+        try:
+            return RunRow(int(rid), str(model_name), str(compression), tuple(map(str, load("dimensions", dims, list))),
+                          str(profile), int(seed), scorer, str(status), created, updated, int(total or 0),
+                          int(done or 0), load("settings", settings, dict), load("env", env or "{}", dict), error)
+        except (TypeError, ValueError):
+            raise StoreError(f"{self.path}: damaged cache: runs row #{rid} has a non-numeric seed or count; "
+                             "use another --db") from None
 
     _RUN_COLS = ("id, model_name, compression, dimensions, profile, seed, scorer, status, created_at, updated_at,"
                  " total_generations, done_generations, settings, env, error")

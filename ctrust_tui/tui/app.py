@@ -74,6 +74,13 @@ class CtrustApp(App[None]):
                 open_store(self.db_path).close()
             except CtrustError as exc:
                 self.show_error(exc)
+        else:
+            try:  # a cache in a read-only place opens as an immutable snapshot: say so once
+                with self.read_store() as store:
+                    if store.snapshot_note:
+                        self.notify(store.snapshot_note, severity="warning", timeout=10, markup=False)
+            except CtrustError as exc:
+                self.show_error(exc)
         self.install_screen(BrowseScreen(), "browse")
         self.install_screen(CompareScreen(), "compare")
         if not self.readonly:
