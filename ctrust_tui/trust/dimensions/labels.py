@@ -5,6 +5,8 @@ from a fixed option set and then count hits. DecodingTrust parses each perspecti
 differently; keeping every parser here, next to each other, makes those differences visible
 and tested once instead of copied four times. Each parser returns the option it found or
 None; `classify` then turns "no option" into `refusal` or `invalid` the same way everywhere.
+The `fork_*` functions are the fork's own rules, quirks included (rules="paper"); the others are
+ctrust's robust readings, each documented with the fork behaviour it corrects.
 """
 
 from __future__ import annotations
