@@ -40,6 +40,7 @@ from .events import (
 )
 from .modelstore import ModelRef, resolve_model
 from .store import Store, generation_key, open_store
+from .store.runlock import RunLock
 from .trust import JudgeContext, get_dimension, get_profile
 from .trust.types import DimensionResult, PromptRecord, Verdict, sha256_hex
 
@@ -80,7 +81,9 @@ def real_backend(model: ModelRef, spec: CompressionSpec, cfg: RunConfig,
     from .compress.fingerprint import model_fingerprint
     from .engine.backend import EngineBackend
     from .engine.loader import load_model
+    from .modelstore import check_model_folder
 
+    check_model_folder(model.path)  # untrusted folder: no custom code, no pickle-only weights, no links out
     base_fp = model_fingerprint(model.path)
     weights_fp = base_fp
     path = model.path
@@ -191,6 +194,7 @@ class Runner:
 
         self._model_name = model.name
         backend = self.backend_factory(model, spec, cfg, on_progress, self.cancelled)
+        lock = RunLock(cfg.db_path)
         try:
             self.emit(ModelLoaded(label, dict(backend.info)))
             profile = get_profile(cfg.profile)
@@ -209,6 +213,8 @@ class Runner:
                 "limit": cfg.limit,
                 "prompts": sha256_hex("".join(r.key for r in records))[:16],
             }
+            # one writer per run: a second process with these settings waits here, then resumes
+            lock.acquire(settings, notice=lambda m: self.emit(Notice(m, "warning")), should_stop=self.cancelled)
             store.upsert_model(backend.model_fingerprint, model.name,
                                str(backend.info.get("compressed_path") or model.path), dict(model.metadata))
             run_id, resumed = store.open_run(
@@ -220,6 +226,7 @@ class Runner:
             store.add_run_prompts(run_id, records)
             return self._generate_and_score(store, backend, run_id, label, records, dims, scorer, resumed)
         finally:
+            lock.release()
             backend.close()
 
     def _generate_and_score(self, store: Store, backend: Backend, run_id: int, label: str,
