@@ -2,15 +2,20 @@
 
 Heavy imports (torch, transformers, the engine) happen inside the commands that need them,
 so `ctrust --help`, `ctrust browse`, `ctrust runs` and `ctrust export` start instantly and
-never import torch. Every user error is one line on stderr and exit code 2.
+never import torch. Every user error is one line on stderr and exit code 2 (click's usage errors
+included); an unexpected internal error is one line too, with the traceback saved to a log file.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import signal
 import sys
+import tempfile
 import threading
+import traceback
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -21,21 +26,66 @@ from . import __version__
 from .errors import CtrustError
 from .paths import default_db_path
 from .paths import models_dir as default_models_dir
+from .textsafe import one_line
+from .validate import check_device, check_out_path, check_positive, check_seed, write_out
+
+DEBUG_ENV = "CTRUST_DEBUG"  # set to 1 to let internal errors raise with a full traceback
 
 
 def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
+    click.echo(f"error: {one_line(message)}", err=True)
     sys.exit(2)
 
 
+def _internal_error(exc: BaseException) -> None:
+    """A bug, not bad input: one line naming a log file that holds the traceback; exit code 1."""
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    try:
+        fd, log = tempfile.mkstemp(prefix="ctrust-error-", suffix=".log")
+        with os.fdopen(fd, "w") as f:
+            f.write(f"ctrust {__version__}\nargv: {sys.argv!r}\n\n{text}")
+        where = f"traceback in {log}"
+    except OSError:
+        where = "no log file could be written"
+    click.echo(f"error: internal error ({one_line(type(exc).__name__ + ': ' + str(exc))[:300]}); {where} "
+               "— please report it", err=True)
+    sys.exit(1)
+
+
+def _usage_error(exc: click.ClickException) -> None:
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+    _fail(exc.format_message() + hint)
+
+
 class _Group(click.Group):
-    """Turn CtrustError into one clear line and exit code 2 for every command."""
+    """Every command: CtrustError, OS errors and click's usage errors -> one clear line, exit 2;
+    anything else (a bug) -> one line naming a log file with the traceback, exit 1."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.ClickException as exc:  # the group's own options (`ctrust --bogus`)
+            _usage_error(exc)
+            raise  # unreachable: _usage_error exits
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except CtrustError as exc:
             _fail(str(exc))
+        except click.ClickException as exc:  # a subcommand's usage error: one line, not click's four
+            _usage_error(exc)
+        except (click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt):
+            raise
+        except OSError as exc:  # permissions, full disk, a vanished file: the user's to fix
+            if exc.errno == errno.EPIPE or os.environ.get(DEBUG_ENV):
+                raise  # `ctrust runs | head`: click silences a broken pipe itself
+            _fail(f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc))
+        except Exception as exc:
+            if os.environ.get(DEBUG_ENV):
+                raise
+            _internal_error(exc)
 
 
 db_option = click.option("--db", "db", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -88,17 +138,26 @@ def _models(ctx: click.Context, models_dir: Path | None) -> Path:
     return default_models_dir(models_dir) if models_dir else ctx.obj["models_dir"]
 
 
+def _open_readonly(path: Path):
+    """The cache for a read-only command; says so on stderr when it is only a snapshot."""
+    from .store import open_store
+
+    store = open_store(path, readonly=True)
+    if store.snapshot_note:
+        click.echo(f"note: {one_line(store.snapshot_note)}", err=True)
+    return store
+
+
 # ---------------------------------------------------------------------------------------
 @main.command()
 @db_option
 @click.pass_context
 def browse(ctx: click.Context, db: Path | None) -> None:
     """Browse cached runs read-only (no torch; works over SSH and with `textual serve`)."""
-    from .store import open_store
     from .tui.app import run_app
 
     path = _db(ctx, db)
-    open_store(path, readonly=True).close()  # fail fast with a clear line, before the UI starts
+    _open_readonly(path).close()  # fail fast with a clear line, before the UI starts
     run_app(db_path=path, models_dir=ctx.obj["models_dir"], readonly=True)
 
 
@@ -129,7 +188,9 @@ def models_list(ctx: click.Context, models_dir: Path | None) -> None:
         table.add_column(col)
     for e in entries:  # names and notes come from the file system: rendered inert
         name = ("  └ " + e.name) if e.kind == "compressed" else e.name
-        table.add_row(*(safe_text(c) for c in (name, e.kind, e.spec or "", f"{e.size_bytes / 1e6:.0f} MB", e.note)))
+        # names, specs and notes come from folder names and JSON files in the store: shown literally
+        table.add_row(safe_text(name), e.kind, safe_text(str(e.spec or "")), f"{e.size_bytes / 1e6:.0f} MB",
+                      safe_text(str(e.note)))
     Console().print(table)
 
 
@@ -140,8 +201,11 @@ def models_list(ctx: click.Context, models_dir: Path | None) -> None:
 @click.pass_context
 def models_import(ctx: click.Context, path: Path, name: str | None, models_dir: Path | None) -> None:
     """Import a GGUF file as a safetensors model folder (dequantized)."""
-    if path.suffix.lower() != ".gguf":
-        raise CtrustError(f"{path}: expected a .gguf file")
+    from .validate import check_gguf_file, check_name
+
+    check_gguf_file(path)  # before anything else: a wrong file never touches the store
+    if name is not None:
+        check_name(name)
     from .engine.importer import import_gguf
 
     click.echo(import_gguf(path, _models(ctx, models_dir), name))
@@ -160,11 +224,15 @@ def models_import_default(ctx: click.Context, models_dir: Path | None) -> None:
 # ---------------------------------------------------------------------------------------
 def _calibration(calibration: str, nsamples: int, seqlen: int, seed: int, precision: str = "auto"):
     from .compress.types import CALIBRATION_SOURCES, CalibrationConfig
+    from .validate import check_calibration_file
 
     if calibration not in CALIBRATION_SOURCES and not Path(calibration).is_file():
         raise CtrustError(f"calibration {calibration!r}: choose {', '.join(CALIBRATION_SOURCES)} or a .txt/.jsonl file")
     if nsamples < 1 or seqlen < 16:
         raise CtrustError("--nsamples must be >= 1 and --seqlen >= 16")
+    check_seed(seed)
+    if calibration not in CALIBRATION_SOURCES:
+        check_calibration_file(Path(calibration))  # binary / empty / malformed: refused before any model loads
     return CalibrationConfig(calibration, nsamples, seqlen, seed, precision)
 
 
@@ -201,13 +269,15 @@ def compress(ctx: click.Context, model: str, spec: str, calibration: str, nsampl
              device: str, models_dir: Path | None) -> None:
     """Compress MODEL with SPEC (e.g. gptq-4b-g128, awq-3b-g128, wanda-2:4) into models/<model>--<spec>/."""
     from .compress.spec import parse_spec
-    from .modelstore import resolve_model
+    from .modelstore import check_model_folder, resolve_model
     from .progress import CompressDisplay
 
     parsed = parse_spec(spec)
+    device = check_device(device)
     calib = _calibration(calibration, nsamples, seqlen, seed, calib_precision)
     store = _models(ctx, models_dir)
     ref = resolve_model(model, store)
+    check_model_folder(ref)  # remote code, pickle-only weights, files outside the folder: refused here
     if parsed.kind in ("none", "bnb"):
         raise CtrustError(f"{parsed}: nothing to write — {'the dense model is used as is' if parsed.is_dense else 'bitsandbytes quantizes at load time'}; use it directly with `ctrust run --compression {parsed}`")
     from .compress.api import compress_model
@@ -262,29 +332,77 @@ def run(ctx: click.Context, model: str, compression: str, dimensions: str, profi
     fmt = parse_prompt_format(prompt_format)
     specs = parse_specs(compression)
     dims = parse_dimensions(dimensions)
-    if limit is not None and limit < 1:
-        raise CtrustError("--limit must be >= 1")
+    check_positive(limit, "--limit")
+    check_positive(max_batch, "--max-batch")
+    check_seed(seed)
+    device = check_device(device)
+    calib = _calibration(calibration, nsamples, seqlen, seed, calib_precision)
     db_path = _db(ctx, db)
-    open_store(db_path).close()  # refuse a foreign / newer cache before loading any model
+    if db_path.exists():
+        open_store(db_path).close()  # refuse a foreign / newer cache before loading any model
+    models = _models(ctx, models_dir)
+    _check_model(model, models)  # a new cache is created only after this (and removed if the load fails)
     cfg = RunConfig(model=model, compressions=specs, dimensions=dims, profile=profile, seed=seed, device=device,
-                    calibration=_calibration(calibration, nsamples, seqlen, seed, calib_precision), toxicity_scorer=toxicity_scorer,
-                    db_path=db_path, models_dir=_models(ctx, models_dir), max_batch=max_batch, limit=limit,
+                    calibration=calib, toxicity_scorer=toxicity_scorer,
+                    db_path=db_path, models_dir=models, max_batch=max_batch, limit=limit,
                     rules=rule_set, prompt_format=fmt)
     cancel = threading.Event()
     display = RunDisplay()
     runner = Runner(cfg, display.handle, cancel=cancel)
     run_ids: list[int] = []
-    with display, term_cancels(cancel):
+    with display, term_cancels(cancel), _new_cache_guard(db_path):
         try:
             run_ids = runner.execute()
         except KeyboardInterrupt:
             cancel.set()
             click.echo("cancelled", err=True)
             sys.exit(130)
+        except CtrustError as exc:
+            if len(specs) > 1 and display.failed:
+                raise CtrustError(f"{display.failed}: {exc}") from None
+            raise
     if display.cancelled:
         sys.exit(130)
     if run_ids:
         _print_table(db_path, run_ids, rule_set)
+
+
+def _check_model(model: str, models_dir: Path) -> None:
+    """Resolve and vet the model folder (pure Python) before any cache is created or model loaded."""
+    from .modelstore import check_model_folder, resolve_model
+
+    check_model_folder(resolve_model(model, models_dir))
+
+
+@contextmanager
+def _new_cache_guard(db_path: Path) -> Iterator[None]:
+    """`--db a/b/new.db` that fails before its first run (the model does not load, a bad option found
+    late) leaves nothing behind: the new cache file and the folders made for it are removed again."""
+    if db_path.exists():
+        yield
+        return
+    missing = [p for p in (db_path.absolute(), *db_path.absolute().parents) if not p.exists()]
+    try:
+        yield
+    except BaseException:
+        _remove_if_unused(db_path, missing)
+        raise
+
+
+def _remove_if_unused(db_path: Path, created: Sequence[Path]) -> None:
+    from .store import open_store
+
+    try:
+        if db_path.is_file():
+            with open_store(db_path, readonly=True) as store:
+                if store.counts()["runs"]:
+                    return
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+        for folder in created[1:]:  # deepest first; only folders this command created, only if empty
+            folder.rmdir()
+    except (OSError, CtrustError):
+        pass
 
 
 @contextmanager
@@ -329,11 +447,11 @@ def runs(ctx: click.Context, db: Path | None, as_json: bool, limit: int, rules: 
     """List runs in the cache with their scores (under one rule set)."""
 
     from .report import build_rows, to_json
-    from .store import open_store
     from .tables import score_table
 
     (rule_set,) = _rules(rules)
-    with open_store(_db(ctx, db), readonly=True) as store:
+    check_positive(limit, "--limit")
+    with _open_readonly(_db(ctx, db)) as store:
         rs = store.runs(limit)
         scores = store.scores([r.id for r in rs], rules=rule_set)
     if as_json:
@@ -357,10 +475,11 @@ def export(ctx: click.Context, run_ids: tuple[int, ...], fmt: str, out: Path | N
     """Export runs as the paper's table (9 scores, refusal rates, Avg; intervals in json), one rule set."""
     from .compare import require_rules
     from .report import build_rows, to_csv, to_json, to_markdown
-    from .store import open_store
 
     (rule_set,) = _rules(rules)
-    with open_store(_db(ctx, db), readonly=True) as store:
+    if out:
+        check_out_path(out)  # before reading anything: a wrong folder is one line, not a traceback
+    with _open_readonly(_db(ctx, db)) as store:
         runs_ = []
         for rid in run_ids:
             r = store.run(rid)
@@ -371,8 +490,8 @@ def export(ctx: click.Context, run_ids: tuple[int, ...], fmt: str, out: Path | N
         rows = build_rows(runs_, store.scores(list(run_ids), rules=rule_set))
     text = {"csv": to_csv, "json": to_json, "md": to_markdown}[fmt](rows, rules=rule_set)
     if out:
-        out.write_text(text)
-        click.echo(str(out), err=True)
+        write_out(out, text)
+        click.echo(one_line(str(out)), err=True)
     else:
         click.echo(text, nl=False)
 
@@ -392,20 +511,20 @@ def compare(ctx: click.Context, run_a: int, run_b: int, as_json: bool, rules: st
     """
 
     from .compare import compare_format, compare_runs
-    from .store import open_store
     from .tables import compare_table
+    from .textsafe import clean_tree
 
     (rule_set,) = _rules(rules)
-    with open_store(_db(ctx, db), readonly=True) as store:
+    with _open_readonly(_db(ctx, db)) as store:
         comps = compare_runs(store, run_a, run_b, rules=rule_set)
         splits = compare_format(store, run_a, run_b)
     split_of = {s.dimension: s for s in splits}
     if as_json:
-        click.echo(json.dumps({
+        click.echo(json.dumps(clean_tree({
             "rules": rule_set, "base": run_a, "variant": run_b,
             "dimensions": [{**c.to_dict(), "format_split": split_of[c.dimension].to_dict()
                             if c.dimension in split_of else None} for c in comps],
-        }, indent=2))
+        }), indent=2))
     else:
         _console().print(compare_table(run_a, run_b, comps, splits=split_of, rules=rule_set))
 
@@ -416,15 +535,19 @@ def compare(ctx: click.Context, run_a: int, run_b: int, as_json: bool, rules: st
 @click.option("--profile", default="smoke", show_default=True, type=click.Choice(["smoke", "quick", "paper"]))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def prompts(dimension: str, profile: str, out: Path | None) -> None:
-    """Write a dimension's prompts as JSONL (id, dimension, scenario, messages, decoding, context)."""
-    from .trust import get_dimension, get_profile
+    """Write prompts as JSONL (id, dimension, scenario, messages, decoding, context).
+
+    DIMENSION is one id, a comma list, or `all` (every dimension, in the paper's column order)."""
+    from .trust import get_dimension, get_profile, parse_dimensions
     from .trust.jsonl import dump_prompts
 
-    dim = get_dimension(dimension)
-    records = dim.build_prompts(get_profile(profile))
+    if out:
+        check_out_path(out)
+    prof = get_profile(profile)
+    records = [r for d in parse_dimensions(dimension) for r in get_dimension(d).build_prompts(prof)]
     text = dump_prompts(records)
     if out:
-        out.write_text(text)
+        write_out(out, text)
         counts: dict[str, int] = {}
         for r in records:
             counts[r.scenario] = counts.get(r.scenario, 0) + 1
@@ -446,6 +569,7 @@ def score(dimension: str, file: Path, toxicity_scorer: str | None, seed: int, ru
     from .trust.jsonl import score_file
 
     (rule_set,) = _rules(rules)
+    check_seed(seed)
     click.echo(json.dumps(score_file(dimension, file, toxicity_scorer=toxicity_scorer, seed=seed, rules=rule_set),
                           indent=2))
 

@@ -172,6 +172,27 @@ def _sandbox_root(path: Path) -> Path:
     return path
 
 
+def _check_safetensors(f: Path) -> None:
+    """The safetensors framing, read without torch: an 8-byte little-endian header length, a JSON
+    header within the file, tensor data that ends where the file does. Catches truncated and
+    non-safetensors files (a renamed pickle, an HTML error page) with one line instead of a
+    SafetensorError from inside transformers."""
+    size = f.stat().st_size
+    try:
+        with open(f, "rb") as fh:
+            n = int.from_bytes(fh.read(8), "little")
+            if size < 8 or not 2 <= n <= min(size - 8, 100_000_000):
+                raise ValueError(f"header length {n} does not fit a {size}-byte file")
+            header = json.loads(fh.read(n))
+        if not isinstance(header, dict):
+            raise ValueError("header is not a JSON object")
+        end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
+        if end != size - 8 - n:
+            raise ValueError(f"tensor data ends at byte {end} but the file holds {size - 8 - n}")
+    except (OSError, ValueError, TypeError, KeyError, IndexError) as exc:
+        raise ModelNotFound(f"{f}: not a valid safetensors file ({exc}); re-download or re-save it") from None
+
+
 def check_model_folder(path: Path | ModelRef) -> None:
     """Refuse, before anything loads, a model folder that could run code or read outside itself.
 
@@ -201,6 +222,9 @@ def check_model_folder(path: Path | ModelRef) -> None:
                 "or remove 'auto_map' if the built-in class fits"
             )
     files = [f for f in path.iterdir() if f.is_file()]
+    for f in files:
+        if f.suffix == ".safetensors":
+            _check_safetensors(f)
     has_safetensors = any(f.suffix == ".safetensors" for f in files)
     pickles = sorted(f.name for f in files if f.suffix in PICKLE_SUFFIXES)
     if pickles and not has_safetensors:

@@ -40,6 +40,7 @@ from .events import (
 )
 from .modelstore import ModelRef, resolve_model
 from .store import Store, generation_key, open_store
+from .store.runlock import RunLock
 from .trust import JudgeContext, get_dimension, get_profile
 from .trust.prompt_format import MODEL
 from .trust.rules import DEFAULT_RULES, RULE_SETS, scorer_identity
@@ -84,7 +85,9 @@ def real_backend(model: ModelRef, spec: CompressionSpec, cfg: RunConfig,
     from .compress.fingerprint import model_fingerprint
     from .engine.backend import EngineBackend
     from .engine.loader import load_model
+    from .modelstore import check_model_folder
 
+    check_model_folder(model.path)  # untrusted folder: no custom code, no pickle-only weights, no links out
     base_fp = model_fingerprint(model.path)
     weights_fp = base_fp
     path = model.path
@@ -303,6 +306,7 @@ class Runner:
 
         self._model_name = model.name
         backend = self.backend_factory(model, spec, cfg, on_progress, self.cancelled)
+        lock = RunLock(cfg.db_path)
         try:
             self.emit(ModelLoaded(label, dict(backend.info)))
             profile = get_profile(cfg.profile)
@@ -323,6 +327,8 @@ class Runner:
             }
             if cfg.prompt_format != MODEL:  # absent for the default, so earlier runs keep their identity
                 settings["prompt_format"] = str(backend.info.get("prompt_format", cfg.prompt_format))
+            # one writer per run: a second process with these settings waits here, then resumes
+            lock.acquire(settings, notice=lambda m: self.emit(Notice(m, "warning")), should_stop=self.cancelled)
             store.upsert_model(backend.model_fingerprint, model.name,
                                str(backend.info.get("compressed_path") or model.path), dict(model.metadata))
             run_id, resumed = store.open_run(
@@ -334,6 +340,7 @@ class Runner:
             store.add_run_prompts(run_id, records)
             return self._generate_and_score(store, backend, run_id, label, records, dims, scorer, resumed)
         finally:
+            lock.release()
             backend.close()
 
     def _generate_and_score(self, store: Store, backend: Backend, run_id: int, label: str,

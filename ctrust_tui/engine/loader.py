@@ -57,8 +57,8 @@ def load_model(path: Path, spec: CompressionSpec | None = None, device: str | No
     try:
         model = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
         tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise CtrustError(f"cannot load model from {path}: {exc}") from exc
+    except Exception as exc:  # whatever a damaged folder makes transformers/tokenizers raise is the folder's fault
+        raise CtrustError(f"cannot load model from {path}: {type(exc).__name__}: {exc}") from exc
     if spec.kind != "bnb":
         model.to(dev)
     model.eval()
