@@ -161,6 +161,19 @@ def browse(ctx: click.Context, db: Path | None) -> None:
     run_app(db_path=path, models_dir=ctx.obj["models_dir"], readonly=True)
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; another than localhost shares the cache with the network.")
+@click.option("--port", default=8000, show_default=True, type=int)
+@db_option
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, db: Path | None) -> None:
+    """The read-only browser in a web page: one `ctrust browse` per browser tab (textual-serve)."""
+    from .serve import serve as serve_browser
+
+    serve_browser(_db(ctx, db), ctx.obj["models_dir"], host, port)
+
+
 # ---------------------------------------------------------------------------------------
 @main.group(cls=_Group)
 def models() -> None:
