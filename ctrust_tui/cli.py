@@ -181,7 +181,17 @@ def _apply(options: Sequence[Any]):
 def compress(ctx: click.Context, model: str, spec: str, calibration: str, nsamples: int, seqlen: int,
              calib_precision: str, seed: int,
              device: str, models_dir: Path | None) -> None:
-    """Compress MODEL with SPEC (e.g. gptq-4b-g128, awq-3b-g128, wanda-2:4) into models/<model>--<spec>/."""
+    """Compress MODEL with SPEC (e.g. gptq-4b-g128, awq-3b-g128, wanda-2:4) into models/<model>--<spec>/.
+
+    \b
+    Defaults are the paper's settings:
+      gptq  symmetric, act-order (AutoGPTQ desc_act=True); add -asym and/or -noact for the others
+      awq   asymmetric with a zero point (llm-awq zero_point=True); add -sym for a symmetric grid
+      rtn   symmetric; add -asym
+    Quantized variants are stored packed (compressed-tensors pack-quantized) where the format can
+    hold them exactly; pruned and act-order-grouped GPTQ variants stay dense (compression.json
+    says why). See `ctrust models export` and `ctrust models pack`.
+    """
     from .compress.spec import parse_spec
     from .modelstore import resolve_model
     from .progress import CompressDisplay
