@@ -197,14 +197,98 @@ def models_list(ctx: click.Context, models_dir: Path | None) -> None:
         click.echo(f"no models in {store}; run `ctrust models import-default`")
         return
     table = Table(title=safe_text(f"models in {store}"))
-    for col in ("name", "kind", "spec", "size", "note"):
+    for col in ("name", "kind", "spec", "format", "size", "note"):
         table.add_column(col)
     for e in entries:  # names and notes come from the file system: rendered inert
         name = ("  └ " + e.name) if e.kind == "compressed" else e.name
         # names, specs and notes come from folder names and JSON files in the store: shown literally
-        table.add_row(safe_text(name), e.kind, safe_text(str(e.spec or "")), f"{e.size_bytes / 1e6:.0f} MB",
-                      safe_text(str(e.note)))
+        table.add_row(safe_text(name), e.kind, safe_text(str(e.spec or "")), safe_text(e.storage),
+                      f"{e.size_bytes / 1e6:.0f} MB", safe_text(str(e.note)))
     Console().print(table)
+
+
+@models.command("verify")
+@click.argument("variant")
+@models_option
+@click.pass_context
+def models_verify(ctx: click.Context, variant: str, models_dir: Path | None) -> None:
+    """Check a compressed variant's files against the full sha256 digests in its compression.json."""
+    from .compress.variants import resolve_variant, verify_variant
+
+    folder, meta = resolve_variant(variant, _models(ctx, models_dir))
+    if verify_variant(folder, meta, full=True):
+        click.echo(f"{folder.name}: every file matches its recorded sha256")
+    else:
+        raise CtrustError(f"{folder.name} was written before ctrust recorded digests: nothing to verify against; "
+                          "`ctrust models pack` or recompressing records them")
+
+
+@models.command("pack")
+@click.argument("variant")
+@models_option
+@click.pass_context
+def models_pack(ctx: click.Context, variant: str, models_dir: Path | None) -> None:
+    """Convert a dense fake-quant VARIANT (from an earlier ctrust) to packed compressed-tensors, in place.
+
+    Atomic: the folder is replaced only once the packed one is complete. Refuses weights that are
+    not on the spec's grid (naming the module); cached generations of the variant stay valid."""
+    from .compress.variants import pack_variant, resolve_variant
+
+    folder, meta = resolve_variant(variant, _models(ctx, models_dir))
+    new = pack_variant(folder, meta)
+    st = new["storage"]
+    click.echo(f"{folder.name}: packed, {st['dense_bytes_before'] / 1e6:.0f} MB -> {st['bytes_on_disk'] / 1e6:.0f} MB",
+               err=True)
+    click.echo(str(folder))
+
+
+@models.command("export")
+@click.argument("variant")
+@click.option("--format", "fmt", type=click.Choice(["compressed-tensors", "dense"]), default="compressed-tensors",
+              show_default=True, help="compressed-tensors: packed, for vLLM / transformers; dense: plain weights.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder to write (must be new or empty).")
+@click.option("--dtype", type=click.Choice(["bfloat16", "float16", "float32"]), default="bfloat16", show_default=True,
+              help="Weights dtype of a --format dense export.")
+@click.option("--force", is_flag=True, help="Replace a non-empty --out folder.")
+@db_option
+@models_option
+@click.pass_context
+def models_export(ctx: click.Context, variant: str, fmt: str, out: Path, dtype: str, force: bool, db: Path | None,
+                  models_dir: Path | None) -> None:
+    """Write VARIANT as a self-contained folder: weights, tokenizer, chat template, config and a README
+    model card with its spec, calibration, perplexity and the trust scores of its runs in the cache."""
+    from . import __version__
+    from .compress.cache import cache_fingerprint
+    from .compress.variants import export_variant, resolve_variant
+    from .modelcard import render_card
+
+    folder, meta = resolve_variant(variant, _models(ctx, models_dir))
+    db_path = _db(ctx, db)
+    runs = _variant_runs(db_path, cache_fingerprint(folder, meta))
+    card = render_card(folder.name, meta, fmt=fmt, dtype=None if fmt == "compressed-tensors" else dtype, runs=runs,
+                       cache=str(db_path) if db_path.exists() else f"{db_path} (none)", ctrust_version=__version__)
+    path = export_variant(folder, meta, out, fmt, force=force, dtype=dtype, card=card)
+    click.echo(f"{len(runs)} run(s) of these weights in the model card", err=True)
+    click.echo(str(path))
+
+
+def _variant_runs(db_path: Path, fingerprint: str) -> list[tuple[Any, list[Any]]]:
+    """Runs whose generations are keyed by `fingerprint`, with their scores under every rule set (read-only)."""
+    import inspect
+
+    from .store import open_store
+
+    if not db_path.exists():
+        return []
+    with open_store(db_path, readonly=True) as store:
+        runs = [r for r in store.runs(100_000) if r.settings.get("model_fingerprint") == fingerprint]
+        ids = [r.id for r in runs]
+        every_rule_set = "rules" in inspect.signature(store.scores).parameters
+        scores = store.scores(ids, rules=None) if every_rule_set else store.scores(ids)
+    by_run: dict[int, list[Any]] = {}
+    for s in scores:
+        by_run.setdefault(s.run_id, []).append(s)
+    return [(r, by_run.get(r.id, [])) for r in sorted(runs, key=lambda r: r.id)]
 
 
 @models.command("import")
@@ -280,7 +364,17 @@ def _apply(options: Sequence[Any]):
 def compress(ctx: click.Context, model: str, spec: str, calibration: str, nsamples: int, seqlen: int,
              calib_precision: str, seed: int,
              device: str, models_dir: Path | None) -> None:
-    """Compress MODEL with SPEC (e.g. gptq-4b-g128, awq-3b-g128, wanda-2:4) into models/<model>--<spec>/."""
+    """Compress MODEL with SPEC (e.g. gptq-4b-g128, awq-3b-g128, wanda-2:4) into models/<model>--<spec>/.
+
+    \b
+    Defaults are the paper's settings:
+      gptq  symmetric, act-order (AutoGPTQ desc_act=True); add -asym and/or -noact for the others
+      awq   asymmetric with a zero point (llm-awq zero_point=True); add -sym for a symmetric grid
+      rtn   symmetric; add -asym
+    Quantized variants are stored packed (compressed-tensors pack-quantized) where the format can
+    hold them exactly; pruned and act-order-grouped GPTQ variants stay dense (compression.json
+    says why). See `ctrust models export` and `ctrust models pack`.
+    """
     from .compress.spec import parse_spec
     from .modelstore import check_model_folder, resolve_model
     from .progress import CompressDisplay

@@ -47,6 +47,7 @@ class StoreEntry:
     spec: str | None
     size_bytes: int
     note: str
+    storage: str = ""  # on-disk format: "packed 4-bit (compressed-tensors)", "dense float32", ...
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -66,6 +67,26 @@ def _dir_size(path: Path) -> int:
 
 def _is_hf_folder(path: Path) -> bool:
     return path.is_dir() and (path / "config.json").is_file()
+
+
+def storage_label(path: Path, compression: Mapping[str, Any] | None = None) -> str:
+    """How a model folder holds its weights, for `models list` and the TUI picker (pure: reads JSON)."""
+    comp = compression if isinstance(compression, Mapping) else {}
+    storage = comp.get("storage") if isinstance(comp.get("storage"), dict) else {}
+    method = comp.get("method") if isinstance(comp.get("method"), dict) else {}
+    if storage.get("format") == "compressed-tensors":
+        bits = method.get("bits")
+        return f"packed {bits}-bit (compressed-tensors)" if isinstance(bits, int) else "packed (compressed-tensors)"
+    cfg = _read_json(path / "config.json")
+    q = cfg.get("quantization_config") if isinstance(cfg, dict) else None
+    if isinstance(q, dict):
+        return f"quantized ({q.get('quant_method', '?')})"
+    dtype = cfg.get("dtype") or cfg.get("torch_dtype") if isinstance(cfg, dict) else None
+    dense = f"dense {dtype}" if isinstance(dtype, str) else "dense"
+    if comp:
+        return dense + (" fake-quant" if method.get("kind") == "quant" else " sparse" if method.get("kind") == "prune"
+                        else "")
+    return dense
 
 
 def folder_metadata(path: Path) -> dict[str, Any]:
@@ -93,15 +114,15 @@ def list_models(models_dir: Path) -> list[StoreEntry]:
                 note = f"ppl {ppl.get('before', '?')}->{ppl.get('after', '?')}" if ppl else ""
                 entries.append(
                     StoreEntry(child.name, child, "compressed", child.name.split("--", 1)[0],
-                               comp.get("spec"), _dir_size(child), note)
+                               comp.get("spec"), _dir_size(child), note, storage_label(child, comp))
                 )
             else:
                 imp = meta.get("import", {})
                 entries.append(StoreEntry(child.name, child, "model", None, None, _dir_size(child),
-                                          imp.get("note", "")))
+                                          imp.get("note", ""), storage_label(child)))
         elif child.is_file() and child.suffix == ".gguf":
             entries.append(StoreEntry(child.name, child, "gguf", None, None, child.stat().st_size,
-                                      "import with `ctrust models import`"))
+                                      "import with `ctrust models import`", "gguf"))
     entries.sort(key=lambda e: ((e.base or e.name), e.kind == "compressed", e.name))
     return entries
 

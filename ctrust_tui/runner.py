@@ -103,8 +103,9 @@ def real_backend(model: ModelRef, spec: CompressionSpec, cfg: RunConfig,
         info["reused"] = compressed.reused
         info["base_fingerprint"] = base_fp
         # generations are keyed by the weights that made them: a variant recompressed under the
-        # same spec (a newer ctrust, another calibration precision) never reuses stale outputs
-        weights_fp = model_fingerprint(path)
+        # same spec (a newer ctrust, another calibration precision) never reuses stale outputs;
+        # a variant packed in place keeps its fake-quant key (compress.cache.cache_fingerprint)
+        weights_fp = compressed.fingerprint or model_fingerprint(path)
     loaded = load_model(path, spec, cfg.device)
     return EngineBackend(loaded, model_fingerprint=weights_fp, compression=compression_label(spec, cfg.calibration),
                          max_batch=cfg.max_batch, info=info, prompt_format=cfg.prompt_format)

@@ -174,6 +174,8 @@ class SetupScreen(CtrustScreen):
         for wid, visible in show.items():
             self.query_one(f"#{wid}").display = visible
         self.query_one("#act-order", Checkbox).display = method == "gptq"
+        if info.kind == "quant":  # the method's reference default: AWQ asymmetric, GPTQ/RTN symmetric
+            self.query_one("#sym", Checkbox).value = info.default_sym
         self._validate_form()
 
     @on(Select.Changed, "#method")
