@@ -162,7 +162,7 @@ def test_pytest_line_names_real_paths_flags_and_markers(cmd: DocCommand, pytest_
 MODEL = REPO / "models" / "smollm2-135m-instruct"
 # The README's workflow: models first, then compress and run, then what reads the runs, then the UIs.
 ORDER = ("models import-default", "models import", "compress", "models list", "run", "runs", "export",
-         "compare", "prompts", "score", "browse", "serve", "")
+         "compare", "rescore", "prompts", "score", "browse", "serve", "")
 ADJUST = {
     # 135M model on 2 CPU cores: 4 x 64 calibration tokens instead of 32 x 512 (every option still passed)
     ("compress", "--nsamples"): "4",
@@ -310,7 +310,12 @@ def _check(sub: str, words: list[str], out: str, ws: Path) -> None:
         else:
             assert "gptq-4b-g128" in text and "wanda-2:4" in text
     elif sub == "compare" and "--json" in words:
-        assert json.loads(out)
+        data = json.loads(out)
+        assert data["rules"] == "paper" and all("format_split" in d for d in data["dimensions"])
+    elif sub == "rescore":
+        rules = words[words.index("--rules") + 1] if "--rules" in words else "all"
+        tags = ("paper@", "robust@") if rules == "all" else (f"{rules}@",)
+        assert all(f"run #{rid}:" in out for rid in (1, 2)) and all(t in out for t in tags), out
     elif sub == "prompts":
         assert all(json.loads(line)["dimension"] == "stereotype"
                    for line in (ws / "prompts.jsonl").read_text().splitlines())
