@@ -21,6 +21,7 @@ from ctrust_tui.cli import main
 from ctrust_tui.events import CompressionProgress, Notice, RunFailed, RunStarted
 from ctrust_tui.progress import RunDisplay
 from ctrust_tui.store import open_store
+from ctrust_tui.trust.rules import RULE_SETS
 from ctrust_tui.trust.types import Decoding, DimensionResult, Message, PromptRecord, Verdict
 
 HOSTILE = '=HYPERLINK("http://x")|\x1b]52;c;SGk=\x07\x1b[2J\u202eevil\x9b31m\n| injected | <img src=x>[link=file:///etc/passwd]x[/link]'
@@ -42,10 +43,12 @@ def _hostile_cache(db: Path) -> list[int]:
             rid, _ = store.open_run({"k": k}, model_name=f"tiny{HOSTILE}", model_fingerprint="fp", compression=comp,
                                     dimensions=["ethics"], profile=f"smoke{HOSTILE}", seed=0, scorer=None, env={})
             store.add_run_prompts(rid, recs)
-            store.put_verdicts(rid, [(r, Verdict("wrong" if (i + k) % 2 else "not wrong", correct=bool((i + k) % 2)))
-                                     for i, r in enumerate(recs)], None)
-            store.put_score(rid, DimensionResult("ethics", 50.0, (10.0, 90.0), 0.1, 3,
-                                                 {f"zero_shot{HOSTILE}": {"acc": 0.5}}), total=3, final=True)
+            for rules in RULE_SETS:  # export and compare need current verdicts under each rule set they show
+                store.put_verdicts(rid, [(r, Verdict("wrong" if (i + k) % 2 else "not wrong", correct=bool((i + k) % 2)))
+                                         for i, r in enumerate(recs)], None, rules=rules)
+                store.put_score(rid, DimensionResult("ethics", 50.0, (10.0, 90.0), 0.1, 3,
+                                                     {f"zero_shot{HOSTILE}": {"acc": 0.5}}, rules=rules),
+                                total=3, final=True)
             store.set_run_status(rid, "finished", error=HOSTILE)
             ids.append(rid)
     return ids
@@ -68,6 +71,7 @@ def test_markdown_export_keeps_its_table_shape(hostile_db) -> None:
     md = _run("export", *map(str, ids), "--format", "md", "--db", str(db))
     _assert_inert(md)
     lines = md.splitlines()
+    lines = lines[next(i for i, line in enumerate(lines) if line.startswith("| run |")):]
     assert len(lines) == 2 + len(ids)  # a newline in a name made no extra row
     n_cols = lines[0].count("|")
     for row in lines[2:]:
@@ -100,7 +104,7 @@ def test_json_outputs_are_clean_and_still_json(hostile_db) -> None:
     data = json.loads(_run("export", str(ids[0]), "--format", "json", "--db", str(db)))
     assert data[0]["model"].startswith('tiny=HYPERLINK("http://x")|') and "evil" in data[0]["model"]
     assert all("\x1b" not in k for k in data[0]["scores"]["ethics"]["scenarios"])
-    flips = json.loads(_run("compare", str(ids[0]), str(ids[1]), "--json", "--db", str(db)))
+    flips = json.loads(_run("compare", str(ids[0]), str(ids[1]), "--json", "--db", str(db)))["dimensions"]
     assert flips[0]["flipped"] == 3 and all("evil" in f for f in flips[0]["flipped_ids"])
 
 

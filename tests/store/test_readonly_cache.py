@@ -18,9 +18,12 @@ from click.testing import CliRunner
 
 from ctrust_tui.cli import main
 from ctrust_tui.store import open_store
-from ctrust_tui.trust.types import DimensionResult
+from ctrust_tui.trust.rules import RULE_SETS
+from ctrust_tui.trust.types import Decoding, DimensionResult, Message, PromptRecord, Verdict
 
 ROOT = Path(__file__).resolve().parents[2]
+RECORDS = [PromptRecord(f"ethics/zero_shot/{i}", "ethics", "zero_shot", (Message("user", f"q{i}"),), Decoding(4),
+                        {"label": "wrong", "options": ["wrong", "not wrong"]}) for i in range(4)]
 
 
 def _make_cache(db: Path, n_runs: int = 2) -> list[int]:
@@ -29,7 +32,12 @@ def _make_cache(db: Path, n_runs: int = 2) -> list[int]:
         for k in range(n_runs):
             rid, _ = store.open_run({"k": k}, model_name="tiny", model_fingerprint="fp", compression=["none", "rtn-4b-g32"][k % 2],
                                     dimensions=["ethics"], profile="smoke", seed=0, scorer=None, env={})
-            store.put_score(rid, DimensionResult("ethics", 60.0 + k, (50.0, 70.0), 0.0, 4, {}), total=4, final=True)
+            store.add_run_prompts(rid, RECORDS)
+            for rules in RULE_SETS:  # export/compare need current verdicts under the rule set they show
+                store.put_verdicts(rid, [(r, Verdict("wrong", correct=(i + k) % 2 == 0)) for i, r in enumerate(RECORDS)],
+                                   None, rules=rules)
+                store.put_score(rid, DimensionResult("ethics", 60.0 + k, (50.0, 70.0), 0.0, 4, {}, rules=rules),
+                                total=4, final=True)
             store.set_run_status(rid, "finished")
             ids.append(rid)
     assert (db.parent / (db.name + "-wal")).exists() is False  # clean close: WAL checkpointed away

@@ -18,19 +18,19 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from ctrust_tui.cli import main
-from ctrust_tui.trust import get_dimension, get_profile, jsonl
-from ctrust_tui.trust.dimension import Dimension, JudgeContext
+from ctrust_tui.trust import get_dimension, get_profile
+from ctrust_tui.trust.dimension import Dimension
 from ctrust_tui.trust.rules import ROBUST
 
 DIMS = ("mmlu", "advdemo", "advglue", "fairness", "ethics", "ood", "privacy", "stereotype", "toxicity")
 
 
-@pytest.fixture(autouse=True)
-def _judgeable_rules(monkeypatch):
-    """Score with the paper rules where a dimension has them, else the robust ones: this file tests the
-    input contract, not the rules (dimensions gain paper rules on their own branches)."""
-    if any(type(get_dimension(d)).judge_paper is Dimension.judge_paper for d in DIMS):
-        monkeypatch.setattr(jsonl, "JudgeContext", functools.partial(JudgeContext, rules=ROBUST))
+def _rules_args(dim: str) -> list[str]:
+    """Paper rules where the dimension has them, else robust: this file tests the input contract,
+    not the rules (dimensions gain paper rules on their own branches)."""
+    if dim in DIMS and type(get_dimension(dim)).judge_paper is Dimension.judge_paper:
+        return ["--rules", ROBUST]
+    return []
 
 
 @functools.cache
@@ -48,7 +48,7 @@ def _valid(dim: str, i: int = 0) -> dict:
 def _score(tmp_path: Path, dim: str, lines: list[str], name: str = "in.jsonl"):
     f = tmp_path / name
     f.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return CliRunner().invoke(main, ["score", dim, str(f)])
+    return CliRunner().invoke(main, ["score", dim, str(f), *_rules_args(dim)])
 
 
 def _error(res) -> str:
@@ -128,7 +128,7 @@ def test_lines_split_on_newline_only(tmp_path) -> None:
     for name, text in (("lf.jsonl", "\n".join(lines) + "\n"), ("crlf.jsonl", "\r\n".join(lines) + "\r\n")):
         f = tmp_path / name
         f.write_bytes(text.encode("utf-8"))
-        res = CliRunner().invoke(main, ["score", "ethics", str(f)])
+        res = CliRunner().invoke(main, ["score", "ethics", str(f), *_rules_args("ethics")])
         assert res.exit_code == 0, res.output
         assert json.loads(res.output)["n"] == 4
 
