@@ -7,13 +7,15 @@ is in the cache, so changing or upgrading a rule set never needs the model: a qu
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import CtrustError
+from .errors import Cancelled, CtrustError
 from .store import open_store
 from .store.db import RunRow, Store
+from .store.runlock import RunLock
 from .trust import JudgeContext, get_dimension
 from .trust.rules import scorer_identity
 from .trust.types import DimensionResult, PromptRecord, Verdict
@@ -60,8 +62,17 @@ def _toxicity_scorer(runs: Sequence[RunRow], requested: str | None) -> Any:
 def rescore_runs(db_path: Path, run_ids: Sequence[int], rule_sets: Sequence[str], *,
                  toxicity_scorer: str | None = None, seed: int | None = None) -> list[Rescored]:
     """Judge every cached output of each run under each rule set; replace those verdicts and scores."""
-    with open_store(db_path) as store:
+    with open_store(db_path) as store, ExitStack() as locks:
         runs = _check_runs(store, run_ids)
+        for run in runs:  # a run another process is writing (resumed right now) is not rescored under it
+            lock = locks.enter_context(RunLock(Path(db_path)))
+            held_by: list[str] = []
+            try:
+                lock.acquire(run.settings, notice=held_by.append, should_stop=lambda: True)
+            except Cancelled:
+                raise CtrustError(f"run #{run.id} is being written by another process "
+                                  f"({held_by[0] if held_by else 'unknown'}); rescore it once that has finished"
+                                  ) from None
         scorer = _toxicity_scorer(runs, toxicity_scorer)
         scorer_name = getattr(scorer, "name", None)
         out: list[Rescored] = []

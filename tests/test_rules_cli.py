@@ -125,3 +125,16 @@ def test_rescore_refuses_a_running_run(stub_models, db_path):
     conn.close()
     res = _invoke("--db", str(db_path), "rescore", str(rid))
     assert res.exit_code == 2 and "still running" in res.output
+
+
+def test_rescore_refuses_a_run_another_process_holds(stub_models, db_path):
+    from ctrust_tui.store.runlock import RunLock
+
+    (rid,) = _runs(stub_models, db_path, "none")
+    with open_store(db_path, readonly=True) as s:
+        settings = s.run(rid).settings
+    with RunLock(db_path) as other:  # stands for a second `ctrust run` resuming this run
+        other.acquire(settings)
+        res = _invoke("--db", str(db_path), "rescore", str(rid))
+    assert res.exit_code == 2 and "is being written by another process" in res.output
+    assert _invoke("--db", str(db_path), "rescore", str(rid)).exit_code == 0
