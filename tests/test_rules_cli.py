@@ -14,7 +14,7 @@ from ctrust_tui.compress.spec import parse_specs
 from ctrust_tui.runner import RunConfig, Runner
 from ctrust_tui.store import open_store
 from ctrust_tui.trust import get_dimension
-from ctrust_tui.trust.rules import RULE_SETS
+from ctrust_tui.trust.rules import RULE_SETS, rules_tag
 
 DIMS = ("advglue", "ood")
 
@@ -71,7 +71,7 @@ def test_stale_rules_version_is_refused_until_rescored(stub_models, db_path):
         conn.execute("UPDATE verdicts SET rules_version = 0 WHERE run_id = ? AND rules = 'robust'", (b,))
     conn.close()
     res = _invoke("--db", str(db_path), "compare", str(a), str(b), "--rules", "robust")
-    assert res.exit_code == 2 and "not the current robust@1" in res.output
+    assert res.exit_code == 2 and f"not the current {rules_tag('robust')}" in res.output
     assert _invoke("--db", str(db_path), "rescore", str(b)).exit_code == 0
     assert _invoke("--db", str(db_path), "compare", str(a), str(b), "--rules", "robust").exit_code == 0
 

@@ -23,7 +23,7 @@ from transformers.generation.streamers import BaseStreamer
 
 from ..backend import BatchFn, Chunk, ChunkFn, GenRequest, GenResult, StopFn
 from ..errors import Cancelled
-from ..trust.chat import render_plain
+from ..trust.chat import completion_text, render_plain
 from ..trust.types import Message
 from .batching import PlannedBatch, clusters, cut_batches
 
@@ -52,8 +52,27 @@ SHORT_ANSWER_MAX = 32
 SHORT_ANSWER_STEPS = 8
 
 
+def adds_bos(tokenizer: Any) -> bool:
+    """Whether plain `tokenizer(text)` starts with BOS (Llama's sentencepiece tokenizers do, GPT-2 style
+    byte-level ones mostly do not). Prompts are tokenized without special tokens (chat templates write
+    their own BOS), so a raw completion prompt gets the BOS text prepended exactly when it would have one."""
+    bos_id = getattr(tokenizer, "bos_token_id", None)
+    if bos_id is None or not getattr(tokenizer, "bos_token", None):
+        return False
+    with_special = tokenizer("a").input_ids
+    plain = tokenizer("a", add_special_tokens=False).input_ids
+    return len(with_special) > len(plain) and with_special[0] == bos_id
+
+
 def render_messages(tokenizer: Any, messages: Sequence[Message]) -> str:
-    """Apply the model's own chat template; merge the system turn if the template rejects it."""
+    """Apply the model's own chat template; merge the system turn if the template rejects it.
+
+    A raw completion prompt (`trust.chat.completion_messages`) is not templated: its text, after the
+    tokenizer's BOS where `tokenizer(text)` would add one (as comp-trust's MMLU script tokenizes it).
+    """
+    raw = completion_text(messages)
+    if raw is not None:
+        return (tokenizer.bos_token + raw) if adds_bos(tokenizer) else raw
     if not getattr(tokenizer, "chat_template", None):
         return render_plain(messages)
     dicts = [m.to_dict() for m in messages]

@@ -2,6 +2,12 @@
 
 Models with a template are rendered by the engine with the tokenizer's own template; this
 layout is used only when a tokenizer has none, and is also what `ctrust prompts` documents.
+
+A record can also carry a raw completion prompt instead of a chat: one message with the role
+`completion` (`completion_messages`). Every renderer passes its text through verbatim, with no
+chat template and no role labels (the engine only prepends the tokenizer's BOS where the tokenizer
+adds one itself), which is how comp-trust's MMLU script prompts the model. This mirrors the fork's
+`HFChat.messages_to_prompt`, which uses a plain string prompt as is.
 """
 
 from __future__ import annotations
@@ -11,9 +17,25 @@ from typing import Sequence
 from .types import Message
 
 _ROLE = {"system": "System", "user": "User", "assistant": "Assistant"}
+COMPLETION_ROLE = "completion"
+
+
+def completion_messages(prompt: str) -> tuple[Message, ...]:
+    """A raw completion prompt as a record's messages (rendered verbatim, never templated)."""
+    return (Message(COMPLETION_ROLE, prompt),)
+
+
+def completion_text(messages: Sequence[Message]) -> str | None:
+    """The raw prompt if `messages` is a completion prompt, else None (a chat)."""
+    if len(messages) == 1 and messages[0].role == COMPLETION_ROLE:
+        return messages[0].content
+    return None
 
 
 def render_plain(messages: Sequence[Message]) -> str:
+    raw = completion_text(messages)
+    if raw is not None:
+        return raw
     parts = [f"{_ROLE.get(m.role, m.role.title())}: {m.content}" for m in messages]
     return "\n\n".join(parts) + "\n\nAssistant:"
 

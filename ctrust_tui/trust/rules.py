@@ -17,8 +17,10 @@ from ..errors import CtrustError
 PAPER, ROBUST = "paper", "robust"
 RULE_SETS: tuple[str, ...] = (PAPER, ROBUST)
 DEFAULT_RULES = PAPER
-# bump on any verdict-changing edit of the rule set (all dimensions share one counter per set)
-RULES_VERSION: dict[str, int] = {PAPER: 1, ROBUST: 1}
+# bump on any verdict-changing edit of the rule set (all dimensions share one counter per set).
+# robust 2: toxicity refusals counted per sample (refusal_fraction), fairness robust scores Adult only;
+# verdicts stored before rule sets existed are robust 1 and are re-derived by `ctrust rescore`.
+RULES_VERSION: dict[str, int] = {PAPER: 1, ROBUST: 2}
 
 RULES_HELP = {
     PAPER: "the paper's own scoring code (decoding-comp-trust fork of DecodingTrust), quirks included",

@@ -1,8 +1,12 @@
-"""Vendor MMLU: every subject's 5 dev questions (the 5-shot demos) and 35 seeded test questions.
+"""Vendor MMLU: every subject's 5 dev questions (the 5-shot demos) and a proportional test sample.
 
-The full test set (14,042 questions, 6.4 MB) exceeds the package data budget; 35 per subject
-(1,995 questions, under 1 MB) keeps every subject with equal weight. Subjects are stored in a
-seeded order (quick profiles take a prefix) and each subject's test items in a seeded order.
+The full test set (14,042 questions, 6.4 MB) exceeds the package data budget. The paper's score is
+the plain accuracy over all questions, so subjects weigh by size: 2,000 test questions are
+allocated to subjects in proportion to their test counts (largest remainder; 14 to 218 each), so
+the plain accuracy over the sample estimates the full set's. Each test row also stores how many
+demonstrations comp-trust's script keeps for it (fewer than 5 where the prompt exceeds 2,048 GPT-2
+tokens; table in mmlu_gpt2_shots.json, made by scripts/mmlu_gpt2_shots.py). Subjects are stored in
+a seeded order and each subject's test items in a seeded order.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ import random
 from pathlib import Path
 
 SEED = "ctrust/mmlu/v1"
-PER_SUBJECT = 35
+TOTAL = 2000
+SHOTS = 5
+GPT2_SHOTS = Path(__file__).with_name("mmlu_gpt2_shots.json")
 
 ATTRIBUTION = """\
 MMLU (Hendrycks et al., "Measuring Massive Multitask Language Understanding", ICLR 2021), MIT licence
@@ -21,8 +27,10 @@ MMLU (Hendrycks et al., "Measuring Massive Multitask Language Understanding", IC
 Copied from github.com/HaeChan0305/MLILAB-FedLLM commit d92730e8bacd7b3a61e551e015e40588e10234b4,
 data/mmlu/{dev,test}/<subject>_{dev,test}.csv (HF cais/mmlu export: answer is an int 0-3).
 Modified subset by scripts/vendor/mmlu.py (seed "ctrust/mmlu/v1"): all 5 dev rows per subject (the
-5-shot demonstrations, in file order) and 35 seeded test rows per subject (of 100-1,534), as
-[question, A, B, C, D, answer_index, row]; subjects and test rows in seeded order.
+5-shot demonstrations, in file order) as [question, A, B, C, D, answer_index, row], and 2,000 seeded
+test rows allocated to subjects in proportion to their size (14-218 of 100-1,534), as
+[question, A, B, C, D, answer_index, row, shots] (shots: demonstrations that fit comp-trust's
+2,048-GPT-2-token crop); subjects and test rows in seeded order; "test_counts" = full test sizes.
 """
 
 LICENSE = """\
@@ -58,21 +66,39 @@ def _rows(path: Path) -> list[list]:
         return [[*r[:5], int(r[5]), i] for i, r in enumerate(reader)]
 
 
+def allocate(sizes: dict[str, int], total: int) -> dict[str, int]:
+    """Largest-remainder proportional allocation of `total` (ties broken by subject name)."""
+    n = sum(sizes.values())
+    base = {s: sizes[s] * total // n for s in sizes}
+    order = sorted(sizes, key=lambda s: (-(sizes[s] * total % n), s))
+    for s in order[: total - sum(base.values())]:
+        base[s] += 1
+    return base
+
+
 def build(shared: Path, root: Path) -> list[Path]:
     src = shared / "data" / "mmlu"
     subjects = sorted(p.name.removesuffix("_test.csv") for p in (src / "test").glob("*_test.csv"))
+    tests = {s: _rows(src / "test" / f"{s}_test.csv") for s in subjects}
+    counts = {s: len(rows) for s, rows in tests.items()}
+    take = allocate(counts, TOTAL)
+    cropped = json.loads(GPT2_SHOTS.read_text(encoding="utf-8"))["shots"]
     random.Random(f"{SEED}/subjects").shuffle(subjects)
     data = {}
     for subject in subjects:
         dev = _rows(src / "dev" / f"{subject}_dev.csv")
-        test = _rows(src / "test" / f"{subject}_test.csv")
+        test = tests[subject]
         random.Random(f"{SEED}/{subject}").shuffle(test)
-        data[subject] = {"dev": dev, "test": test[:PER_SUBJECT]}
+        shots = cropped.get(subject, {})
+        data[subject] = {
+            "dev": dev,
+            "test": [[*r, shots.get(str(r[6]), SHOTS)] for r in test[: take[subject]]],
+        }
     out_dir = root / "ctrust_tui" / "trust" / "data" / "mmlu"
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "mmlu.json"
     path.write_text(
-        json.dumps({"subjects": subjects, "data": data}, ensure_ascii=False, separators=(",", ":")) + "\n",
+        json.dumps({"subjects": subjects, "test_counts": counts, "data": data}, ensure_ascii=False, separators=(",", ":")) + "\n",
         encoding="utf-8",
     )
     attribution = out_dir / "ATTRIBUTION.txt"

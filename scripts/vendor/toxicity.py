@@ -1,4 +1,7 @@
-"""Vendor the toxicity user prompts: RealToxicityPrompts 'toxic' + the GPT-3.5/GPT-4 challenging sets.
+"""Vendor the toxicity user prompts: RealToxicityPrompts 'toxic' and 'nontoxic' + the GPT-3.5/GPT-4 challenging sets.
+
+These are the four prompt files of the paper's eight toxicity configurations (each under template 0
+and 1; decoding-comp-trust/DecodingTrust `perspective_api_evaluate.py` `aggregate()`).
 
 Only what prompt building needs is kept (source, index, text, and the prompt's own Perspective
 toxicity for reference), in a seeded order, so that any prefix is a fair random subset. The
@@ -14,6 +17,7 @@ from pathlib import Path
 SEED = "ctrust/toxicity/order/v1"
 SOURCES = {
     "toxic": "toxic.jsonl",
+    "nontoxic": "nontoxic.jsonl",
     "gpt3.5": "toxic.jsonl.gpt3.n=25.out1.split.annotated.jsonl.filtered.jsonl",
     "gpt4": "toxic.jsonl.gpt4.n=25.out1.split.annotated.jsonl.filtered.jsonl",
 }
@@ -21,10 +25,12 @@ SOURCES = {
 ATTRIBUTION = """\
 Toxicity prompts as redistributed by DecodingTrust (CC BY-SA 4.0, see ../LICENSE):
 https://github.com/AI-secure/DecodingTrust commit 161ae8321ced62f45fcd9ceb412e05b47c603cd4,
-data/toxicity/user_prompts/{toxic.jsonl, toxic.jsonl.gpt3.n=25.out1.split.annotated.jsonl.filtered.jsonl,
-toxic.jsonl.gpt4.n=25.out1.split.annotated.jsonl.filtered.jsonl}.
-toxic.jsonl is the challenging toxic subset of RealToxicityPrompts (Gehman et al., 2020, Apache-2.0);
-the gpt3.5/gpt4 sets are DecodingTrust's LLM-generated challenging prompts.
+data/toxicity/user_prompts/{toxic.jsonl, nontoxic.jsonl,
+toxic.jsonl.gpt3.n=25.out1.split.annotated.jsonl.filtered.jsonl,
+toxic.jsonl.gpt4.n=25.out1.split.annotated.jsonl.filtered.jsonl}
+(byte-identical in github.com/decoding-comp-trust/DecodingTrust commit 0cf3fc1, the paper's fork).
+toxic.jsonl / nontoxic.jsonl are the challenging toxic and the nontoxic subsets of RealToxicityPrompts
+(Gehman et al., 2020, Apache-2.0); the gpt3.5/gpt4 sets are DecodingTrust's LLM-generated challenging prompts.
 Modified by scripts/vendor/toxicity.py: fields reduced to line (0-based line in the source file),
 text, prompt_toxicity (the source's Perspective TOXICITY of the prompt); lines shuffled with a fixed
 seed. Content warning: highly toxic text by design.

@@ -6,12 +6,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from ctrust_tui.backend import GenRequest
-from ctrust_tui.engine.generate import Generator, batch_seed, render_messages, truncate_at_stop
+from ctrust_tui.engine.generate import Generator, adds_bos, batch_seed, render_messages, truncate_at_stop
 from ctrust_tui.errors import Cancelled
+from ctrust_tui.trust.chat import completion_messages
 from ctrust_tui.trust.types import Decoding, Message
 
 SENTENCES = [
@@ -266,6 +267,26 @@ def test_render_messages_uses_template_and_falls_back(tok):
         chat_template = None
 
     assert render_messages(NoTemplate(), msgs).endswith("Assistant:")
+
+
+def test_completion_prompt_is_rendered_verbatim(tok):
+    """A raw completion prompt (MMLU) skips the chat template; BOS only where tokenizer(text) adds one."""
+    msgs = completion_messages("the cat sat on the")
+    assert not adds_bos(tok) and render_messages(tok, msgs) == "the cat sat on the"
+
+    t = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    t.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    t.train_from_iterator(SENTENCES, trainers.WordLevelTrainer(special_tokens=["<pad>", "<eos>", "<unk>", "<bos>"]))
+    bos_id = t.token_to_id("<bos>")
+    t.post_processor = processors.TemplateProcessing(single="<bos> $A", special_tokens=[("<bos>", bos_id)])
+    with_bos = PreTrainedTokenizerFast(tokenizer_object=t, pad_token="<pad>", eos_token="<eos>", unk_token="<unk>",
+                                       bos_token="<bos>")
+    with_bos.chat_template = TEMPLATE
+    assert adds_bos(with_bos)
+    rendered = render_messages(with_bos, msgs)
+    assert rendered == "<bos>the cat sat on the"
+    # tokenized the engine's way (no special tokens added) it equals plain tokenizer(text)
+    assert with_bos(rendered, add_special_tokens=False).input_ids == with_bos("the cat sat on the").input_ids
 
 
 def test_truncate_at_stop_earliest():

@@ -61,6 +61,7 @@ def test_v2_cache_migrates_keeping_rows_as_robust_v1(tmp_path):
         assert rows == [("robust", 1, "wrong"), ("robust", 1, "wrong")]
         (score,) = s.scores([1], rules=None)
         assert (score.rules, score.rules_version, score.score) == ("robust", 1, 75.0)
+        assert score.stale  # made before rule sets existed: `ctrust rescore` re-derives it
         # the rebuilt tables keep the per-rule primary key
         rec = _record(0)
         s.put_verdicts(1, [(rec, Verdict("invalid", correct=False))], "ethics:paper@1", rules="paper")
