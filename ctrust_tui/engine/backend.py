@@ -8,7 +8,7 @@ from typing import Iterator, Sequence
 from ..backend import BatchFn, ChunkFn, GenRequest, GenResult, StopFn
 from ..trust.prompt_format import MODEL, ForkTemplate, fork_template_for
 from ..trust.types import Message
-from .generate import Generator, render_messages
+from .generate import Generator, adds_bos, render_messages
 from .loader import LoadedModel
 
 
@@ -22,26 +22,13 @@ def _fork_template(loaded: LoadedModel, prompt_format: str) -> ForkTemplate | No
                              chat_template=getattr(tok, "chat_template", None))
 
 
-def _bos_text(tokenizer) -> str:
-    """The BOS token's text if the tokenizer adds it by default (the fork tokenized with defaults;
-    the engine tokenizes rendered text without special tokens, so it is written into the text)."""
-    bos = getattr(tokenizer, "bos_token", None)
-    bos_id = getattr(tokenizer, "bos_token_id", None)
-    if not bos or bos_id is None:
-        return ""
-    try:
-        ids = tokenizer("x").input_ids
-    except Exception:  # pragma: no cover - exotic tokenizers
-        return ""
-    return bos if ids and ids[0] == bos_id else ""
-
-
 class EngineBackend:
     def __init__(self, loaded: LoadedModel, *, model_fingerprint: str, compression: str,
                  max_batch: int | None = None, info: dict | None = None, prompt_format: str = MODEL) -> None:
         self.loaded = loaded
         self._fork = _fork_template(loaded, prompt_format)
-        self._bos = _bos_text(loaded.tokenizer) if self._fork else ""
+        # the fork tokenized the rendered text with the tokenizer's defaults: its BOS, where it adds one
+        self._bos = loaded.tokenizer.bos_token if self._fork and adds_bos(loaded.tokenizer) else ""
         self.model_fingerprint = model_fingerprint
         self.compression = compression
         self.device = str(loaded.device)
@@ -57,7 +44,7 @@ class EngineBackend:
 
     def render(self, messages: Sequence[Message]) -> str:
         if self._fork is not None:
-            return self._bos + self._fork.render(messages)
+            return self._bos + self._fork.render(messages)  # a completion prompt passes through verbatim
         return render_messages(self.loaded.tokenizer, messages)
 
     def generate(self, requests: Sequence[GenRequest], on_chunks: ChunkFn | None = None,

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from ..errors import CtrustError
+from .chat import completion_text
 from .types import Message
 
 MODEL, FORK = "model", "fork"
@@ -56,6 +57,9 @@ class ForkTemplate:
     stop_str: str | None = None
 
     def render(self, messages: Sequence[Message]) -> str:
+        raw = completion_text(messages)
+        if raw is not None:  # `HFChat.messages_to_prompt` passes a plain-string prompt through unchanged
+            return raw
         system = self.system
         turns: list[tuple[str, str | None]] = []
         for m in messages:

@@ -51,3 +51,11 @@ def test_unknown_prompt_format_is_one_line():
     assert parse_prompt_format("fork:llama-2") == "fork:llama-2"
     with pytest.raises(CtrustError, match="unknown prompt format 'chatml'; choose from: model, fork, fork:llama-2"):
         parse_prompt_format("chatml")
+
+
+def test_completion_prompts_pass_through_every_fork_template():
+    from ctrust_tui.trust.chat import completion_messages
+
+    msgs = completion_messages("The following are multiple choice questions (with answers) about x.\n\nAnswer:")
+    for t in FORK_TEMPLATES.values():
+        assert t.render(msgs) == msgs[0].content
