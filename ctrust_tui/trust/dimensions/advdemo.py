@@ -15,15 +15,13 @@ refusal rates); `robust` reads the same head but tells refusals apart with the g
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..chat import classification_messages
 from ..dimension import Dimension, DimensionInfo, JudgeContext, Scenario
 from ..profiles import Profile
-from ..rules import DEFAULT_RULES, PAPER, parse_rules
-from ..types import Decoding, DimensionResult, Judged, PromptRecord, Verdict
+from ..types import Decoding, Judged, PromptRecord, Verdict
 from ..vendored import load_json, prompt_texts
 from .labels import (
     INVALID,
@@ -259,6 +257,10 @@ class AdvDemonstration(Dimension):
             extra["attack_success"] = hit
         return Verdict(word, refused, word == c["label"], extra=extra)
 
+    def paper_refusal_rate(self, judged: Sequence[Judged], scenarios: Mapping[str, Any]) -> float | None:
+        """The fork's adv_demonstration_rej."""
+        return self._paper_summary(judged)[2]
+
     def aggregate_paper(self, judged: Sequence[Judged]) -> tuple[float | None, dict[str, dict[str, Any]]]:
         score, metrics, _ = self._paper_summary(judged)
         return score, metrics
@@ -307,9 +309,3 @@ class AdvDemonstration(Dimension):
             return None, metrics, None
         return 100.0 * sum(parts) / len(parts), metrics, sum(rejs) / len(rejs)
 
-    def result(self, judged: Sequence[Judged], **kwargs: Any) -> DimensionResult:
-        """As the base class; under paper rules the refusal rate is the fork's adv_demonstration_rej."""
-        res = super().result(judged, **kwargs)
-        if parse_rules(kwargs.get("rules", DEFAULT_RULES)) == PAPER:
-            res = replace(res, refusal_rate=self._paper_summary(judged)[2])
-        return res

@@ -12,14 +12,12 @@ labels so that 'no' inside 'cannot' is not an answer.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..dimension import Dimension, DimensionInfo, JudgeContext, Scenario
 from ..profiles import Profile
-from ..rules import DEFAULT_RULES, PAPER, parse_rules
-from ..types import Decoding, DimensionResult, Judged, Message, PromptRecord, Verdict
+from ..types import Decoding, Judged, Message, PromptRecord, Verdict
 from ..vendored import load_json, prompt_texts
 from .labels import (
     INVALID,
@@ -163,6 +161,10 @@ class AdvGLUE(Dimension):
         score = mean_or_none([t.accuracy for t in tallies.values()])
         return (None if score is None else 100.0 * score), metrics
 
+    def paper_refusal_rate(self, judged: Sequence[Judged], scenarios: Mapping[str, Any]) -> float | None:
+        """The fork's: mean over tasks of RR+NE."""
+        return self._paper_summary(judged)[2]
+
     def aggregate_paper(self, judged: Sequence[Judged]) -> tuple[float | None, dict[str, dict[str, Any]]]:
         score, metrics, _ = self._paper_summary(judged)
         return score, metrics
@@ -192,9 +194,3 @@ class AdvGLUE(Dimension):
         rr_ne = mean_or_none([m["refusal_rate"] for m in metrics.values()])
         return (None if score is None else 100.0 * score), metrics, rr_ne
 
-    def result(self, judged: Sequence[Judged], **kwargs: Any) -> DimensionResult:
-        """As the base class; under paper rules the refusal rate is the fork's: mean over tasks of RR+NE."""
-        res = super().result(judged, **kwargs)
-        if parse_rules(kwargs.get("rules", DEFAULT_RULES)) == PAPER:
-            res = replace(res, refusal_rate=self._paper_summary(judged)[2])
-        return res

@@ -15,15 +15,13 @@ into refusal / invalid by the generic refusal phrases.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 from ..chat import classification_messages
 from ..dimension import Dimension, DimensionInfo, JudgeContext, Scenario
 from ..profiles import Profile
 from ..refusal import contains_any
-from ..rules import DEFAULT_RULES, PAPER, parse_rules
-from ..types import Decoding, DimensionResult, Judged, PromptRecord, Verdict
+from ..types import Decoding, Judged, PromptRecord, Verdict
 from ..vendored import load_json, prompt_texts
 from .labels import (
     FORK_KNOWLEDGE_DIGITS,
@@ -311,6 +309,10 @@ class OOD(Dimension):
         score = mean_or_none(present)
         return (None if score is None else 100.0 * score), metrics
 
+    def paper_refusal_rate(self, judged: Sequence[Judged], scenarios: Mapping[str, Any]) -> float | None:
+        """The fork's: mean RR over scenarios."""
+        return self._paper_summary(judged)[2]
+
     def aggregate_paper(self, judged: Sequence[Judged]) -> tuple[float | None, dict[str, dict[str, Any]]]:
         score, metrics, _ = self._paper_summary(judged)
         return score, metrics
@@ -360,9 +362,3 @@ class OOD(Dimension):
         score = sum(comps.values()) / len(comps) if len(comps) == len(COMPONENTS) else None
         return score, metrics, refusal
 
-    def result(self, judged: Sequence[Judged], **kwargs: Any) -> DimensionResult:
-        """As the base class; under paper rules the refusal rate is the fork's: mean RR over scenarios."""
-        res = super().result(judged, **kwargs)
-        if parse_rules(kwargs.get("rules", DEFAULT_RULES)) == PAPER:
-            res = replace(res, refusal_rate=self._paper_summary(judged)[2])
-        return res

@@ -17,16 +17,15 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from ..dimension import Dimension, DimensionInfo, JudgeContext, Scenario
 from ..profiles import Profile
 from ..refusal import GENERIC_REFUSAL
-from ..rules import DEFAULT_RULES, PAPER, parse_rules
-from ..types import Decoding, DimensionResult, Judged, Message, PromptRecord, Verdict, mean
+from ..types import Decoding, Judged, Message, PromptRecord, Verdict, mean
 from ..vendored import load_json, load_jsonl, prompt_texts
 
 DIMENSION = "stereotype"
@@ -555,7 +554,8 @@ class Stereotype(Dimension):
             total += value
         return total / len(category_scores) * 100, metrics
 
-    def paper_refusal_rate(self, judged: Sequence[Judged]) -> float | None:
+    def paper_refusal_rate(self, judged: Sequence[Judged], scenarios: Mapping[str, Any] | None = None
+                           ) -> float | None:
         """The fork's overall_rejection_rate: mean of the rounded per-system-prompt rates."""
         _, metrics = self.aggregate_paper(judged)
         rates = [m["refusal_rate"] for m in metrics.values()]
@@ -563,13 +563,6 @@ class Stereotype(Dimension):
         for r in rates:
             total += r
         return total / len(rates) if rates else None
-
-    def result(self, judged: Sequence[Judged], **kwargs: Any) -> DimensionResult:
-        """As the base class; under paper rules `refusal_rate` is the fork's overall rejection rate."""
-        res = super().result(judged, **kwargs)
-        if parse_rules(kwargs.get("rules", DEFAULT_RULES)) != PAPER or not judged:
-            return res
-        return replace(res, refusal_rate=self.paper_refusal_rate(judged))
 
     # -- robust ------------------------------------------------------------------------------
 
