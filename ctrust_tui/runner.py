@@ -145,9 +145,12 @@ class GenerationPlan:
     label: str
     seed: int
     requests: list[GenRequest]
-    slots: dict[str, Slot]  # cache key -> where it comes from
+    slots: dict[str, Slot]  # cache key -> where it comes from (the first record that needs it)
     keys_of: dict[str, list[str]]  # record key -> its samples' cache keys, in sample order
     outputs: dict[str, str]
+    # cache key -> every record that needs it: two records whose rendered prompt and decoding are
+    # identical (a scenario repeated under another name) share one generation, generated once
+    needed_by: dict[str, list[PromptRecord]] = field(default_factory=dict)
 
     @property
     def missing(self) -> list[GenRequest]:
@@ -156,11 +159,15 @@ class GenerationPlan:
     def outputs_of(self, record: PromptRecord) -> list[str]:
         return [self.outputs[k] for k in self.keys_of[record.key]]
 
+    def records_of(self, key: str) -> list[PromptRecord]:
+        return self.needed_by.get(key) or [self.slots[key].record]
+
 
 def plan_generations(store: Store, backend: Backend, label: str, records: Sequence[PromptRecord],
                      seed: int, prompt_format: str = MODEL) -> GenerationPlan:
     """Render each record once, key each sample by (weights, label, prompt, decoding, sample, seed), read the cache."""
     slots: dict[str, Slot] = {}
+    needed_by: dict[str, list[PromptRecord]] = {}
     keys_of: dict[str, list[str]] = {}
     requests: list[GenRequest] = []
     for rec in records:
@@ -171,10 +178,12 @@ def plan_generations(store: Store, backend: Backend, label: str, records: Sequen
             k = generation_key(backend.model_fingerprint, label, rendered, rec.decoding.to_dict(), s, seed,
                                prompt_format=prompt_format)
             keys.append(k)
-            slots[k] = Slot(rec, s, rhash)
-            requests.append(GenRequest(k, rendered, rec.decoding, s, seed))
+            needed_by.setdefault(k, []).append(rec)
+            if k not in slots:
+                slots[k] = Slot(rec, s, rhash)
+                requests.append(GenRequest(k, rendered, rec.decoding, s, seed))
         keys_of[rec.key] = keys
-    return GenerationPlan(label, seed, requests, slots, keys_of, store.cached_outputs(slots))
+    return GenerationPlan(label, seed, requests, slots, keys_of, store.cached_outputs(slots), needed_by)
 
 
 def generate_cached(store: Store, backend: Backend, plan: GenerationPlan, *, cancel: Callable[[], bool],
@@ -426,7 +435,7 @@ class Runner:
                 tokens[0] += sum(r.n_tokens for r in batch_results)
                 generated[0] += len(batch_results)
                 store.set_run_status(run_id, "running", done=len(outputs))
-                finish_ready([req_of[r.key].record for r in batch_results], False)
+                finish_ready([rec for r in batch_results for rec in plan.records_of(r.key)], False)
                 progress()
         results: list[DimensionResult] = []
         for d, dim in by_dim.items():

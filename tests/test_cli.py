@@ -106,9 +106,10 @@ def test_runs_export_and_compare(stub_models: Path, db_path: Path, tmp_path: Pat
     csv_out = tmp_path / "t.csv"
     _invoke("export", *map(str, ids), "--format", "csv", "--out", str(csv_out), "--db", str(db_path))
     lines = csv_out.read_text().splitlines()
-    assert lines[0].startswith("run_id,model,compression,profile,MMLU,MMLU_refusal") and len(lines) == 3
+    assert lines[0].startswith("run_id,model,compression,profile,rules,MMLU,MMLU_refusal") and len(lines) == 3
     js = json.loads(_invoke("export", str(ids[0]), "--format", "json", "--db", str(db_path)).output)
     assert "ci95" in js[0]["scores"]["ethics"]
     cmp = json.loads(_invoke("compare", str(ids[0]), str(ids[1]), "--json", "--db", str(db_path)).output)
-    assert {c["dimension"] for c in cmp} == {"ethics", "stereotype"}
-    assert all(c["n_shared"] == 4 for c in cmp)
+    assert cmp["rules"] == "paper" and (cmp["base"], cmp["variant"]) == (ids[0], ids[1])
+    assert {c["dimension"] for c in cmp["dimensions"]} == {"ethics", "stereotype"}
+    assert all(c["n_shared"] == 4 for c in cmp["dimensions"])

@@ -166,3 +166,21 @@ def test_generate_prompt_shares_the_runner_cache(stub_models: Path, db_path: Pat
     assert again.cached and again.n_tokens == 0 and again.outputs == first.outputs
     with open_store(db_path, readonly=True) as store:
         assert store.counts()["generations"] == 3
+
+
+def test_identical_prompts_share_one_generation(db_path: Path) -> None:
+    """Two records whose rendered prompt and decoding are identical map to one content address:
+    generated once, and both are judged when it lands."""
+    from ctrust_tui.runner import generate_cached, plan_generations
+    from ctrust_tui.trust.types import Decoding, Message, PromptRecord
+
+    recs = [PromptRecord(f"ethics/{sc}/0", "ethics", sc, (Message("user", "same text"),), Decoding(4),
+                         {"label": "wrong", "options": ["wrong", "not wrong"]}) for sc in ("a", "b")]
+    backend = FakeBackend()
+    with open_store(db_path) as store:
+        plan = plan_generations(store, backend, "none", recs, 0)
+        assert len(plan.requests) == 1 and plan.keys_of[recs[0].key] == plan.keys_of[recs[1].key]
+        (key,) = plan.slots
+        assert plan.records_of(key) == recs
+        assert [len(b) for b in generate_cached(store, backend, plan, cancel=lambda: False)] == [1]
+        assert plan.outputs_of(recs[0]) == plan.outputs_of(recs[1]) and store.counts()["generations"] == 1
