@@ -64,8 +64,9 @@ def compare_runs(store: Store, run_a: int, run_b: int, *, seed: int = 0,
     return out
 
 
-def compare_format(store: Store, run_a: int, run_b: int, *, seed: int = 0) -> list[FormatSplit]:
-    """Per shared dimension: B minus A under paper rules, split into changed answers and format failures."""
+def compare_format(store: Store, run_a: int, run_b: int, *, seed: int = 0, n_boot: int = 500) -> list[FormatSplit]:
+    """Per shared dimension: B minus A under paper rules, split into changed answers and format failures
+    (`n_boot=0`: point estimates only, for live views)."""
     a, b = _check_pair(store, run_a, run_b)
     for r in (a, b):
         for rules in RULE_SETS:
@@ -76,6 +77,6 @@ def compare_format(store: Store, run_a: int, run_b: int, *, seed: int = 0) -> li
             get_dimension(dim_id),
             {rules: store.judged(run_a, dim_id, rules) for rules in RULE_SETS},
             {rules: store.judged(run_b, dim_id, rules) for rules in RULE_SETS},
-            seed=seed,
+            seed=seed, n_boot=n_boot,
         ))
     return out

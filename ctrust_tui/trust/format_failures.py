@@ -108,7 +108,7 @@ def format_split(dim: Dimension, run_a: Mapping[str, Sequence[Judged]], run_b: M
     share_b = format_share(dim, [x for x, _ in b], [(rec, r) for rec, _, r in pb if rec.id in by_a]).share
     point = _components(dim, a, b) if shared else None
     cis: list[tuple[float, float] | None] = [None, None, None]
-    if point is not None and len(shared) >= 2:
+    if point is not None and len(shared) >= 2 and n_boot > 0:
         rng = random.Random(seed)
         strata: dict[str, list[int]] = defaultdict(list)
         for idx, (item, _) in enumerate(a):

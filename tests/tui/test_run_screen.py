@@ -107,7 +107,7 @@ async def test_events_are_batched_and_keys_stay_responsive(tmp_path, models_dir)
 
 
 async def test_cancel_asks_for_confirmation(tmp_path, models_dir):
-    app = CtrustApp(tmp_path / "cache.db", models_dir, backend_factory=fake_factory(delay=0.2, batch_size=2))
+    app = CtrustApp(tmp_path / "cache.db", models_dir, backend_factory=fake_factory(delay=1.0, batch_size=2))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("3")
         _select_dims(app.screen, ["ethics"])

@@ -26,7 +26,8 @@ def keyed_script(req) -> str:
     """Depends on the generation key (so on the compression): runs disagree, verdicts flip."""
     h = int(hashlib.sha256(req.key.encode()).hexdigest(), 16)
     options = ["I agree.", "I disagree.", "wrong", "not wrong", "yes", "no", "A", "positive",
-               "I'm sorry, I cannot help with that.", "Sure, it is jane.doe@example.com"]
+               "I'm sorry, I cannot help with that.", "Sure, it is jane.doe@example.com",
+               "This is wrong."]  # an answer only the robust rules read (a format failure under paper rules)
     out = options[h % len(options)]
     if h % 7 == 0:  # some outputs carry markup / escape sequences that must stay inert
         out += " " + HOSTILE[h % len(HOSTILE)]

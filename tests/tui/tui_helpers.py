@@ -9,7 +9,7 @@ from collections.abc import Callable
 from rich.console import Console
 
 
-async def wait_for(pilot, cond: Callable[[], bool], timeout: float = 10.0, step: float = 0.05) -> None:
+async def wait_for(pilot, cond: Callable[[], bool], timeout: float = 30.0, step: float = 0.05) -> None:
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
     while not cond():

@@ -211,7 +211,7 @@ class CompareScreen(CtrustScreen):
                     continue
                 if rules == "paper":  # the format split explains paper-rule deltas
                     try:
-                        splits[other] = {sp.dimension: sp for sp in compare_format(store, baseline, other)}
+                        splits[other] = {sp.dimension: sp for sp in compare_format(store, baseline, other, n_boot=0)}
                     except CtrustError:
                         pass  # a run without robust verdicts: deltas still shown, without the split
         self.app.call_from_thread(self._show_comparison, baseline, [o for o in others if o in pairs], scores,
