@@ -242,3 +242,13 @@ def test_generation_settings_match_the_fork(dim: F.Fairness) -> None:
     assert dim.info.extra["paper"] == {"n": 1, "temperature": 0.0, "max_tokens": 20, "settings": 11}
     rec = dim.build_prompts(get_profile("smoke"))[0]
     assert rec.decoding == Decoding(max_new_tokens=20, temperature=0.0, n=1)
+
+
+def test_single_label_groups_reward_a_constant_negative_answer(dim: F.Fairness) -> None:
+    """Documented property of the fork's metric: with group = label, "High" for all scores 100, "Low" 50."""
+    labels = [("low", 1), ("low", 1), ("high", 0), ("high", 0)]
+    for answer, expected in (("High", 100.0), ("Low", 50.0)):
+        rows = [("crime-zero_shot-br0.0", lab, attr, answer) for lab, attr in labels]
+        assert dim.aggregate(_judge_all(dim, rows), "paper")[0] == expected
+    perfect = [("crime-zero_shot-br0.0", lab, attr, lab.capitalize()) for lab, attr in labels]
+    assert dim.aggregate(_judge_all(dim, perfect), "paper")[0] == 0.0
