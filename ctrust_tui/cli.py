@@ -2,15 +2,20 @@
 
 Heavy imports (torch, transformers, the engine) happen inside the commands that need them,
 so `ctrust --help`, `ctrust browse`, `ctrust runs` and `ctrust export` start instantly and
-never import torch. Every user error is one line on stderr and exit code 2.
+never import torch. Every user error is one line on stderr and exit code 2 (click's usage errors
+included); an unexpected internal error is one line too, with the traceback saved to a log file.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import signal
 import sys
+import tempfile
 import threading
+import traceback
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -21,25 +26,87 @@ from . import __version__
 from .errors import CtrustError
 from .paths import default_db_path
 from .paths import models_dir as default_models_dir
+from .textsafe import one_line
+from .validate import check_device, check_out_path, check_positive, check_seed, write_out
+
+DEBUG_ENV = "CTRUST_DEBUG"  # set to 1 to let internal errors raise with a full traceback
 
 
 def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
+    click.echo(f"error: {one_line(message)}", err=True)
     sys.exit(2)
 
 
+def _internal_error(exc: BaseException) -> None:
+    """A bug, not bad input: one line naming a log file that holds the traceback; exit code 1."""
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    try:
+        fd, log = tempfile.mkstemp(prefix="ctrust-error-", suffix=".log")
+        with os.fdopen(fd, "w") as f:
+            f.write(f"ctrust {__version__}\nargv: {sys.argv!r}\n\n{text}")
+        where = f"traceback in {log}"
+    except OSError:
+        where = "no log file could be written"
+    click.echo(f"error: internal error ({one_line(type(exc).__name__ + ': ' + str(exc))[:300]}); {where} "
+               "— please report it", err=True)
+    sys.exit(1)
+
+
+def _usage_error(exc: click.ClickException) -> None:
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+    _fail(exc.format_message() + hint)
+
+
 class _Group(click.Group):
-    """Turn CtrustError into one clear line and exit code 2 for every command."""
+    """Every command: CtrustError, OS errors and click's usage errors -> one clear line, exit 2;
+    anything else (a bug) -> one line naming a log file with the traceback, exit 1."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.ClickException as exc:  # the group's own options (`ctrust --bogus`)
+            _usage_error(exc)
+            raise  # unreachable: _usage_error exits
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except CtrustError as exc:
             _fail(str(exc))
+        except click.ClickException as exc:  # a subcommand's usage error: one line, not click's four
+            _usage_error(exc)
+        except (click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt):
+            raise
+        except OSError as exc:  # permissions, full disk, a vanished file: the user's to fix
+            if exc.errno == errno.EPIPE or os.environ.get(DEBUG_ENV):
+                raise  # `ctrust runs | head`: click silences a broken pipe itself
+            _fail(f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc))
+        except Exception as exc:
+            if os.environ.get(DEBUG_ENV):
+                raise
+            _internal_error(exc)
 
 
 db_option = click.option("--db", "db", type=click.Path(dir_okay=False, path_type=Path), default=None,
                          help="SQLite cache (default: $CTRUST_DB or ./cache.db).")
+def _rules_option(default: str = "paper", *, allow_all: bool = False):
+    choices = "paper | robust" + (" | all" if allow_all else "")
+    return click.option(
+        "--rules", "rules", default=default, show_default=True, metavar=choices.replace(" ", ""),
+        help=f"Scoring rule set ({choices}): paper = the paper's own scoring code, quirks included; "
+             "robust = ctrust's tolerant parser (reads 'This is wrong.' as wrong).")
+
+
+def _rules(text: str, *, allow_all: bool = False) -> tuple[str, ...]:
+    """Validated rule-set names (`all` -> both) or one clear error."""
+    from .trust.rules import RULE_SETS, parse_rules
+
+    if allow_all and text.strip().lower() == "all":
+        return RULE_SETS
+    return (parse_rules(text),)
+
+
 models_option = click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                              help="Local model store (default: $CTRUST_MODELS or ./models).")
 
@@ -71,18 +138,40 @@ def _models(ctx: click.Context, models_dir: Path | None) -> Path:
     return default_models_dir(models_dir) if models_dir else ctx.obj["models_dir"]
 
 
+def _open_readonly(path: Path):
+    """The cache for a read-only command; says so on stderr when it is only a snapshot."""
+    from .store import open_store
+
+    store = open_store(path, readonly=True)
+    if store.snapshot_note:
+        click.echo(f"note: {one_line(store.snapshot_note)}", err=True)
+    return store
+
+
 # ---------------------------------------------------------------------------------------
 @main.command()
 @db_option
 @click.pass_context
 def browse(ctx: click.Context, db: Path | None) -> None:
     """Browse cached runs read-only (no torch; works over SSH and with `textual serve`)."""
-    from .store import open_store
     from .tui.app import run_app
 
     path = _db(ctx, db)
-    open_store(path, readonly=True).close()  # fail fast with a clear line, before the UI starts
+    _open_readonly(path).close()  # fail fast with a clear line, before the UI starts
     run_app(db_path=path, models_dir=ctx.obj["models_dir"], readonly=True)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; another than localhost shares the cache with the network.")
+@click.option("--port", default=8000, show_default=True, type=int)
+@db_option
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, db: Path | None) -> None:
+    """The read-only browser in a web page: one `ctrust browse` per browser tab (textual-serve)."""
+    from .serve import serve as serve_browser
+
+    serve_browser(_db(ctx, db), ctx.obj["models_dir"], host, port)
 
 
 # ---------------------------------------------------------------------------------------
@@ -100,19 +189,106 @@ def models_list(ctx: click.Context, models_dir: Path | None) -> None:
     from rich.table import Table
 
     from .modelstore import list_models
+    from .textsafe import safe_text
 
     store = _models(ctx, models_dir)
     entries = list_models(store)
     if not entries:
         click.echo(f"no models in {store}; run `ctrust models import-default`")
         return
-    table = Table(title=f"models in {store}")
-    for col in ("name", "kind", "spec", "size", "note"):
+    table = Table(title=safe_text(f"models in {store}"))
+    for col in ("name", "kind", "spec", "format", "size", "note"):
         table.add_column(col)
-    for e in entries:
+    for e in entries:  # names and notes come from the file system: rendered inert
         name = ("  └ " + e.name) if e.kind == "compressed" else e.name
-        table.add_row(name, e.kind, e.spec or "", f"{e.size_bytes / 1e6:.0f} MB", e.note, markup=False)
+        # names, specs and notes come from folder names and JSON files in the store: shown literally
+        table.add_row(safe_text(name), e.kind, safe_text(str(e.spec or "")), safe_text(e.storage),
+                      f"{e.size_bytes / 1e6:.0f} MB", safe_text(str(e.note)))
     Console().print(table)
+
+
+@models.command("verify")
+@click.argument("variant")
+@models_option
+@click.pass_context
+def models_verify(ctx: click.Context, variant: str, models_dir: Path | None) -> None:
+    """Check a compressed variant's files against the full sha256 digests in its compression.json."""
+    from .compress.variants import resolve_variant, verify_variant
+
+    folder, meta = resolve_variant(variant, _models(ctx, models_dir))
+    if verify_variant(folder, meta, full=True):
+        click.echo(f"{folder.name}: every file matches its recorded sha256")
+    else:
+        raise CtrustError(f"{folder.name} was written before ctrust recorded digests: nothing to verify against; "
+                          "`ctrust models pack` or recompressing records them")
+
+
+@models.command("pack")
+@click.argument("variant")
+@models_option
+@click.pass_context
+def models_pack(ctx: click.Context, variant: str, models_dir: Path | None) -> None:
+    """Convert a dense fake-quant VARIANT (from an earlier ctrust) to packed compressed-tensors, in place.
+
+    Atomic: the folder is replaced only once the packed one is complete. Refuses weights that are
+    not on the spec's grid (naming the module); cached generations of the variant stay valid."""
+    from .compress.variants import pack_variant, resolve_variant
+
+    folder, meta = resolve_variant(variant, _models(ctx, models_dir))
+    new = pack_variant(folder, meta)
+    st = new["storage"]
+    click.echo(f"{folder.name}: packed, {st['dense_bytes_before'] / 1e6:.0f} MB -> {st['bytes_on_disk'] / 1e6:.0f} MB",
+               err=True)
+    click.echo(str(folder))
+
+
+@models.command("export")
+@click.argument("variant")
+@click.option("--format", "fmt", type=click.Choice(["compressed-tensors", "dense"]), default="compressed-tensors",
+              show_default=True, help="compressed-tensors: packed, for vLLM / transformers; dense: plain weights.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder to write (must be new or empty).")
+@click.option("--dtype", type=click.Choice(["bfloat16", "float16", "float32"]), default="bfloat16", show_default=True,
+              help="Weights dtype of a --format dense export.")
+@click.option("--force", is_flag=True, help="Replace a non-empty --out folder.")
+@db_option
+@models_option
+@click.pass_context
+def models_export(ctx: click.Context, variant: str, fmt: str, out: Path, dtype: str, force: bool, db: Path | None,
+                  models_dir: Path | None) -> None:
+    """Write VARIANT as a self-contained folder: weights, tokenizer, chat template, config and a README
+    model card with its spec, calibration, perplexity and the trust scores of its runs in the cache."""
+    from . import __version__
+    from .compress.cache import cache_fingerprint
+    from .compress.variants import export_variant, resolve_variant
+    from .modelcard import render_card
+
+    folder, meta = resolve_variant(variant, _models(ctx, models_dir))
+    db_path = _db(ctx, db)
+    runs = _variant_runs(db_path, cache_fingerprint(folder, meta))
+    card = render_card(folder.name, meta, fmt=fmt, dtype=None if fmt == "compressed-tensors" else dtype, runs=runs,
+                       cache=str(db_path) if db_path.exists() else f"{db_path} (none)", ctrust_version=__version__)
+    path = export_variant(folder, meta, out, fmt, force=force, dtype=dtype, card=card)
+    click.echo(f"{len(runs)} run(s) of these weights in the model card", err=True)
+    click.echo(str(path))
+
+
+def _variant_runs(db_path: Path, fingerprint: str) -> list[tuple[Any, list[Any]]]:
+    """Runs whose generations are keyed by `fingerprint`, with their scores under every rule set (read-only)."""
+    import inspect
+
+    from .store import open_store
+
+    if not db_path.exists():
+        return []
+    with open_store(db_path, readonly=True) as store:
+        runs = [r for r in store.runs(100_000) if r.settings.get("model_fingerprint") == fingerprint]
+        ids = [r.id for r in runs]
+        every_rule_set = "rules" in inspect.signature(store.scores).parameters
+        scores = store.scores(ids, rules=None) if every_rule_set else store.scores(ids)
+    by_run: dict[int, list[Any]] = {}
+    for s in scores:
+        by_run.setdefault(s.run_id, []).append(s)
+    return [(r, by_run.get(r.id, [])) for r in sorted(runs, key=lambda r: r.id)]
 
 
 @models.command("import")
@@ -122,8 +298,11 @@ def models_list(ctx: click.Context, models_dir: Path | None) -> None:
 @click.pass_context
 def models_import(ctx: click.Context, path: Path, name: str | None, models_dir: Path | None) -> None:
     """Import a GGUF file as a safetensors model folder (dequantized)."""
-    if path.suffix.lower() != ".gguf":
-        raise CtrustError(f"{path}: expected a .gguf file")
+    from .validate import check_gguf_file, check_name
+
+    check_gguf_file(path)  # before anything else: a wrong file never touches the store
+    if name is not None:
+        check_name(name)
     from .engine.importer import import_gguf
 
     click.echo(import_gguf(path, _models(ctx, models_dir), name))
@@ -142,11 +321,15 @@ def models_import_default(ctx: click.Context, models_dir: Path | None) -> None:
 # ---------------------------------------------------------------------------------------
 def _calibration(calibration: str, nsamples: int, seqlen: int, seed: int, precision: str = "auto"):
     from .compress.types import CALIBRATION_SOURCES, CalibrationConfig
+    from .validate import check_calibration_file
 
     if calibration not in CALIBRATION_SOURCES and not Path(calibration).is_file():
         raise CtrustError(f"calibration {calibration!r}: choose {', '.join(CALIBRATION_SOURCES)} or a .txt/.jsonl file")
     if nsamples < 1 or seqlen < 16:
         raise CtrustError("--nsamples must be >= 1 and --seqlen >= 16")
+    check_seed(seed)
+    if calibration not in CALIBRATION_SOURCES:
+        check_calibration_file(Path(calibration))  # binary / empty / malformed: refused before any model loads
     return CalibrationConfig(calibration, nsamples, seqlen, seed, precision)
 
 
@@ -181,15 +364,27 @@ def _apply(options: Sequence[Any]):
 def compress(ctx: click.Context, model: str, spec: str, calibration: str, nsamples: int, seqlen: int,
              calib_precision: str, seed: int,
              device: str, models_dir: Path | None) -> None:
-    """Compress MODEL with SPEC (e.g. gptq-4b-g128, awq-3b-g128, wanda-2:4) into models/<model>--<spec>/."""
+    """Compress MODEL with SPEC (e.g. gptq-4b-g128, awq-3b-g128, wanda-2:4) into models/<model>--<spec>/.
+
+    \b
+    Defaults are the paper's settings:
+      gptq  symmetric, act-order (AutoGPTQ desc_act=True); add -asym and/or -noact for the others
+      awq   asymmetric with a zero point (llm-awq zero_point=True); add -sym for a symmetric grid
+      rtn   symmetric; add -asym
+    Quantized variants are stored packed (compressed-tensors pack-quantized) where the format can
+    hold them exactly; pruned and act-order-grouped GPTQ variants stay dense (compression.json
+    says why). See `ctrust models export` and `ctrust models pack`.
+    """
     from .compress.spec import parse_spec
-    from .modelstore import resolve_model
+    from .modelstore import check_model_folder, resolve_model
     from .progress import CompressDisplay
 
     parsed = parse_spec(spec)
+    device = check_device(device)
     calib = _calibration(calibration, nsamples, seqlen, seed, calib_precision)
     store = _models(ctx, models_dir)
     ref = resolve_model(model, store)
+    check_model_folder(ref)  # remote code, pickle-only weights, files outside the folder: refused here
     if parsed.kind in ("none", "bnb"):
         raise CtrustError(f"{parsed}: nothing to write — {'the dense model is used as is' if parsed.is_dense else 'bitsandbytes quantizes at load time'}; use it directly with `ctrust run --compression {parsed}`")
     from .compress.api import compress_model
@@ -217,44 +412,104 @@ def compress(ctx: click.Context, model: str, spec: str, calibration: str, nsampl
 @click.option("--toxicity-scorer", default=None, help="profanity (default) | perspective | PATH to a local HF classifier")
 @click.option("--limit", default=None, type=int, help="At most N prompts per dimension (quick looks).")
 @click.option("--max-batch", default=None, type=int, help="Cap the generation batch size.")
+@_rules_option()
+@click.option("--prompt-format", "prompt_format", default="model", show_default=True,
+              help="model = the model's own chat template; fork = the paper's FastChat rendering (llama-2 for "
+                   "LLaMA-2-chat, vicuna_v1.1 for Vicuna, else redpajama-incite-instruct); fork:TEMPLATE forces one.")
 @_apply(calib_options)
 @db_option
 @models_option
 @click.pass_context
 def run(ctx: click.Context, model: str, compression: str, dimensions: str, profile: str, seed: int, device: str,
-        toxicity_scorer: str | None, limit: int | None, max_batch: int | None, calibration: str, nsamples: int,
-        seqlen: int, calib_precision: str, db: Path | None, models_dir: Path | None) -> None:
-    """Evaluate MODEL under each compression spec on the chosen trust dimensions."""
+        toxicity_scorer: str | None, limit: int | None, max_batch: int | None, rules: str, prompt_format: str,
+        calibration: str, nsamples: int, seqlen: int, calib_precision: str, db: Path | None,
+        models_dir: Path | None) -> None:
+    """Evaluate MODEL under each compression spec on the chosen trust dimensions.
+
+    Every output is judged under both rule sets and both are stored; --rules picks the one shown.
+    """
     from .compress.spec import parse_specs
     from .progress import RunDisplay
     from .runner import RunConfig, Runner
     from .store import open_store
     from .trust import parse_dimensions
+    from .trust.prompt_format import parse_prompt_format
 
+    (rule_set,) = _rules(rules)
+    fmt = parse_prompt_format(prompt_format)
     specs = parse_specs(compression)
     dims = parse_dimensions(dimensions)
-    if limit is not None and limit < 1:
-        raise CtrustError("--limit must be >= 1")
+    check_positive(limit, "--limit")
+    check_positive(max_batch, "--max-batch")
+    check_seed(seed)
+    device = check_device(device)
+    calib = _calibration(calibration, nsamples, seqlen, seed, calib_precision)
     db_path = _db(ctx, db)
-    open_store(db_path).close()  # refuse a foreign / newer cache before loading any model
+    if db_path.exists():
+        open_store(db_path).close()  # refuse a foreign / newer cache before loading any model
+    models = _models(ctx, models_dir)
+    _check_model(model, models)  # a new cache is created only after this (and removed if the load fails)
     cfg = RunConfig(model=model, compressions=specs, dimensions=dims, profile=profile, seed=seed, device=device,
-                    calibration=_calibration(calibration, nsamples, seqlen, seed, calib_precision), toxicity_scorer=toxicity_scorer,
-                    db_path=db_path, models_dir=_models(ctx, models_dir), max_batch=max_batch, limit=limit)
+                    calibration=calib, toxicity_scorer=toxicity_scorer,
+                    db_path=db_path, models_dir=models, max_batch=max_batch, limit=limit,
+                    rules=rule_set, prompt_format=fmt)
     cancel = threading.Event()
     display = RunDisplay()
     runner = Runner(cfg, display.handle, cancel=cancel)
     run_ids: list[int] = []
-    with display, term_cancels(cancel):
+    with display, term_cancels(cancel), _new_cache_guard(db_path):
         try:
             run_ids = runner.execute()
         except KeyboardInterrupt:
             cancel.set()
             click.echo("cancelled", err=True)
             sys.exit(130)
+        except CtrustError as exc:
+            if len(specs) > 1 and display.failed:
+                raise CtrustError(f"{display.failed}: {exc}") from None
+            raise
     if display.cancelled:
         sys.exit(130)
     if run_ids:
-        _print_table(db_path, run_ids)
+        _print_table(db_path, run_ids, rule_set)
+
+
+def _check_model(model: str, models_dir: Path) -> None:
+    """Resolve and vet the model folder (pure Python) before any cache is created or model loaded."""
+    from .modelstore import check_model_folder, resolve_model
+
+    check_model_folder(resolve_model(model, models_dir))
+
+
+@contextmanager
+def _new_cache_guard(db_path: Path) -> Iterator[None]:
+    """`--db a/b/new.db` that fails before its first run (the model does not load, a bad option found
+    late) leaves nothing behind: the new cache file and the folders made for it are removed again."""
+    if db_path.exists():
+        yield
+        return
+    missing = [p for p in (db_path.absolute(), *db_path.absolute().parents) if not p.exists()]
+    try:
+        yield
+    except BaseException:
+        _remove_if_unused(db_path, missing)
+        raise
+
+
+def _remove_if_unused(db_path: Path, created: Sequence[Path]) -> None:
+    from .store import open_store
+
+    try:
+        if db_path.is_file():
+            with open_store(db_path, readonly=True) as store:
+                if store.counts()["runs"]:
+                    return
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+        for folder in created[1:]:  # deepest first; only folders this command created, only if empty
+            folder.rmdir()
+    except (OSError, CtrustError):
+        pass
 
 
 @contextmanager
@@ -280,62 +535,70 @@ def _console():
     return console if console.is_terminal else Console(width=220)
 
 
-def _print_table(db_path: Path, run_ids: Sequence[int]) -> None:
+def _print_table(db_path: Path, run_ids: Sequence[int], rules: str) -> None:
     from .store import open_store
     from .tables import score_table
 
     with open_store(db_path, readonly=True) as store:
         runs = [r for r in (store.run(i) for i in run_ids) if r]
-        _console().print(score_table(runs, store.scores([r.id for r in runs])))
+        _console().print(score_table(runs, store.scores([r.id for r in runs], rules=rules), rules=rules))
 
 
 @main.command()
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--limit", default=200, show_default=True, type=int)
+@_rules_option()
 @click.pass_context
-def runs(ctx: click.Context, db: Path | None, as_json: bool, limit: int) -> None:
-    """List runs in the cache with their scores."""
+def runs(ctx: click.Context, db: Path | None, as_json: bool, limit: int, rules: str) -> None:
+    """List runs in the cache with their scores (under one rule set)."""
 
     from .report import build_rows, to_json
-    from .store import open_store
     from .tables import score_table
 
-    with open_store(_db(ctx, db), readonly=True) as store:
+    (rule_set,) = _rules(rules)
+    check_positive(limit, "--limit")
+    with _open_readonly(_db(ctx, db)) as store:
         rs = store.runs(limit)
-        scores = store.scores([r.id for r in rs])
+        scores = store.scores([r.id for r in rs], rules=rule_set)
     if as_json:
-        click.echo(to_json(build_rows(rs, scores)))
+        click.echo(to_json(build_rows(rs, scores), rules=rule_set))
         return
     if not rs:
         click.echo("no runs yet; start one with `ctrust run` or `ctrust`")
         return
-    _console().print(score_table(rs, scores, show_status=True))
+    _console().print(score_table(rs, scores, show_status=True, rules=rule_set))
 
 
 @main.command()
 @click.argument("run_ids", nargs=-1, type=int, required=True)
 @click.option("--format", "fmt", type=click.Choice(["csv", "json", "md"]), default="md", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write to a file instead of stdout.")
+@_rules_option()
 @db_option
 @click.pass_context
-def export(ctx: click.Context, run_ids: tuple[int, ...], fmt: str, out: Path | None, db: Path | None) -> None:
-    """Export runs as the paper's table (9 scores, refusal rates, Avg; intervals in json)."""
+def export(ctx: click.Context, run_ids: tuple[int, ...], fmt: str, out: Path | None, rules: str,
+           db: Path | None) -> None:
+    """Export runs as the paper's table (9 scores, refusal rates, Avg; intervals in json), one rule set."""
+    from .compare import require_rules
     from .report import build_rows, to_csv, to_json, to_markdown
-    from .store import open_store
 
-    with open_store(_db(ctx, db), readonly=True) as store:
+    (rule_set,) = _rules(rules)
+    if out:
+        check_out_path(out)  # before reading anything: a wrong folder is one line, not a traceback
+    with _open_readonly(_db(ctx, db)) as store:
         runs_ = []
         for rid in run_ids:
             r = store.run(rid)
             if r is None:
                 raise CtrustError(f"no run #{rid} in {store.path}; see `ctrust runs`")
+            require_rules(store, r, rule_set)
             runs_.append(r)
-        rows = build_rows(runs_, store.scores(list(run_ids)))
-    text = {"csv": to_csv, "json": to_json, "md": to_markdown}[fmt](rows)
+        rows = build_rows(runs_, store.scores(list(run_ids), rules=rule_set))
+    text = {"csv": to_csv, "json": to_json, "md": to_markdown}[fmt](rows, rules=rule_set)
     if out:
-        out.write_text(text)
-        click.echo(str(out), err=True)
+        write_out(out, text)
+        click.echo(one_line(str(out)), err=True)
     else:
         click.echo(text, nl=False)
 
@@ -344,21 +607,33 @@ def export(ctx: click.Context, run_ids: tuple[int, ...], fmt: str, out: Path | N
 @click.argument("run_a", type=int)
 @click.argument("run_b", type=int)
 @click.option("--json", "as_json", is_flag=True)
+@_rules_option()
 @db_option
 @click.pass_context
-def compare(ctx: click.Context, run_a: int, run_b: int, as_json: bool, db: Path | None) -> None:
-    """Paired comparison of two runs on the prompts both judged (delta, 95% CI, flipped verdicts)."""
+def compare(ctx: click.Context, run_a: int, run_b: int, as_json: bool, rules: str, db: Path | None) -> None:
+    """Paired comparison of two runs on the prompts both judged (delta, 95% CI, flipped verdicts).
 
-    from .compare import compare_runs
-    from .store import open_store
+    Each paper-rule delta is also split into changed answers and format failures (outputs the
+    paper's parser cannot read but the robust one can), with intervals.
+    """
+
+    from .compare import compare_format, compare_runs
     from .tables import compare_table
+    from .textsafe import clean_tree
 
-    with open_store(_db(ctx, db), readonly=True) as store:
-        comps = compare_runs(store, run_a, run_b)
+    (rule_set,) = _rules(rules)
+    with _open_readonly(_db(ctx, db)) as store:
+        comps = compare_runs(store, run_a, run_b, rules=rule_set)
+        splits = compare_format(store, run_a, run_b)
+    split_of = {s.dimension: s for s in splits}
     if as_json:
-        click.echo(json.dumps([c.to_dict() for c in comps], indent=2))
+        click.echo(json.dumps(clean_tree({
+            "rules": rule_set, "base": run_a, "variant": run_b,
+            "dimensions": [{**c.to_dict(), "format_split": split_of[c.dimension].to_dict()
+                            if c.dimension in split_of else None} for c in comps],
+        }), indent=2))
     else:
-        _console().print(compare_table(run_a, run_b, comps))
+        _console().print(compare_table(run_a, run_b, comps, splits=split_of, rules=rule_set))
 
 
 # ---------------------------------------------------------------------------------------
@@ -367,15 +642,19 @@ def compare(ctx: click.Context, run_a: int, run_b: int, as_json: bool, db: Path 
 @click.option("--profile", default="smoke", show_default=True, type=click.Choice(["smoke", "quick", "paper"]))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def prompts(dimension: str, profile: str, out: Path | None) -> None:
-    """Write a dimension's prompts as JSONL (id, dimension, scenario, messages, decoding, context)."""
-    from .trust import get_dimension, get_profile
+    """Write prompts as JSONL (id, dimension, scenario, messages, decoding, context).
+
+    DIMENSION is one id, a comma list, or `all` (every dimension, in the paper's column order)."""
+    from .trust import get_dimension, get_profile, parse_dimensions
     from .trust.jsonl import dump_prompts
 
-    dim = get_dimension(dimension)
-    records = dim.build_prompts(get_profile(profile))
+    if out:
+        check_out_path(out)
+    prof = get_profile(profile)
+    records = [r for d in parse_dimensions(dimension) for r in get_dimension(d).build_prompts(prof)]
     text = dump_prompts(records)
     if out:
-        out.write_text(text)
+        write_out(out, text)
         counts: dict[str, int] = {}
         for r in records:
             counts[r.scenario] = counts.get(r.scenario, 0) + 1
@@ -391,11 +670,37 @@ def prompts(dimension: str, profile: str, out: Path | None) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--toxicity-scorer", default=None, help="profanity (default) | perspective | PATH")
 @click.option("--seed", default=0, show_default=True, type=int, help="Bootstrap seed.")
-def score(dimension: str, file: Path, toxicity_scorer: str | None, seed: int) -> None:
+@_rules_option()
+def score(dimension: str, file: Path, toxicity_scorer: str | None, seed: int, rules: str) -> None:
     """Score JSONL records (from `ctrust prompts`) with an added `output` or `outputs`; prints JSON."""
     from .trust.jsonl import score_file
 
-    click.echo(json.dumps(score_file(dimension, file, toxicity_scorer=toxicity_scorer, seed=seed), indent=2))
+    (rule_set,) = _rules(rules)
+    check_seed(seed)
+    click.echo(json.dumps(score_file(dimension, file, toxicity_scorer=toxicity_scorer, seed=seed, rules=rule_set),
+                          indent=2))
+
+
+@main.command()
+@click.argument("run_ids", nargs=-1, type=int, required=True)
+@_rules_option("all", allow_all=True)
+@click.option("--toxicity-scorer", default=None, help="profanity (default) | perspective | PATH; must be the run's own")
+@db_option
+@click.pass_context
+def rescore(ctx: click.Context, run_ids: tuple[int, ...], rules: str, toxicity_scorer: str | None,
+            db: Path | None) -> None:
+    """Re-judge finished runs from their cached outputs under a rule set (nothing is generated)."""
+    from .rescore import rescore_runs
+    from .trust.rules import rules_tag
+
+    rule_sets = _rules(rules, allow_all=True)
+    done = rescore_runs(_db(ctx, db), run_ids, rule_sets, toxicity_scorer=toxicity_scorer)
+    for r in done:
+        pend = f", {r.pending} records without all outputs skipped" if r.pending else ""
+        click.echo(f"run #{r.run_id}: {r.judged} records re-judged under {rules_tag(r.rules)}{pend}")
+    if done:
+        for rule_set in rule_sets:
+            _print_table(_db(ctx, db), sorted(set(run_ids)), rule_set)
 
 
 if __name__ == "__main__":  # pragma: no cover

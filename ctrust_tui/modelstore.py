@@ -47,6 +47,7 @@ class StoreEntry:
     spec: str | None
     size_bytes: int
     note: str
+    storage: str = ""  # on-disk format: "packed 4-bit (compressed-tensors)", "dense float32", ...
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -66,6 +67,26 @@ def _dir_size(path: Path) -> int:
 
 def _is_hf_folder(path: Path) -> bool:
     return path.is_dir() and (path / "config.json").is_file()
+
+
+def storage_label(path: Path, compression: Mapping[str, Any] | None = None) -> str:
+    """How a model folder holds its weights, for `models list` and the TUI picker (pure: reads JSON)."""
+    comp = compression if isinstance(compression, Mapping) else {}
+    storage = comp.get("storage") if isinstance(comp.get("storage"), dict) else {}
+    method = comp.get("method") if isinstance(comp.get("method"), dict) else {}
+    if storage.get("format") == "compressed-tensors":
+        bits = method.get("bits")
+        return f"packed {bits}-bit (compressed-tensors)" if isinstance(bits, int) else "packed (compressed-tensors)"
+    cfg = _read_json(path / "config.json")
+    q = cfg.get("quantization_config") if isinstance(cfg, dict) else None
+    if isinstance(q, dict):
+        return f"quantized ({q.get('quant_method', '?')})"
+    dtype = cfg.get("dtype") or cfg.get("torch_dtype") if isinstance(cfg, dict) else None
+    dense = f"dense {dtype}" if isinstance(dtype, str) else "dense"
+    if comp:
+        return dense + (" fake-quant" if method.get("kind") == "quant" else " sparse" if method.get("kind") == "prune"
+                        else "")
+    return dense
 
 
 def folder_metadata(path: Path) -> dict[str, Any]:
@@ -93,15 +114,15 @@ def list_models(models_dir: Path) -> list[StoreEntry]:
                 note = f"ppl {ppl.get('before', '?')}->{ppl.get('after', '?')}" if ppl else ""
                 entries.append(
                     StoreEntry(child.name, child, "compressed", child.name.split("--", 1)[0],
-                               comp.get("spec"), _dir_size(child), note)
+                               comp.get("spec"), _dir_size(child), note, storage_label(child, comp))
                 )
             else:
                 imp = meta.get("import", {})
                 entries.append(StoreEntry(child.name, child, "model", None, None, _dir_size(child),
-                                          imp.get("note", "")))
+                                          imp.get("note", ""), storage_label(child)))
         elif child.is_file() and child.suffix == ".gguf":
             entries.append(StoreEntry(child.name, child, "gguf", None, None, child.stat().st_size,
-                                      "import with `ctrust models import`"))
+                                      "import with `ctrust models import`", "gguf"))
     entries.sort(key=lambda e: ((e.base or e.name), e.kind == "compressed", e.name))
     return entries
 
@@ -156,6 +177,84 @@ def check_weights(path: Path) -> None:
     cfg = _read_json(path / "config.json")
     if not cfg:
         raise ModelNotFound(f"{path}/config.json is not valid JSON")
+
+
+# files transformers reads that can name Python classes to import from the folder (`auto_map`)
+_CODE_CONFIGS = ("config.json", "tokenizer_config.json", "processor_config.json", "preprocessor_config.json")
+# weight formats that unpickle (and so can run code) when loaded
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+
+
+def _sandbox_root(path: Path) -> Path:
+    """Where a folder's files may live: the folder itself, or for a Hugging Face cache snapshot
+    (`models--org--name/snapshots/<rev>/`, whose files link to `../../blobs/`) the repo folder."""
+    if path.parent.name == "snapshots" and path.parent.parent.name.startswith("models--"):
+        return path.parent.parent
+    return path
+
+
+def _check_safetensors(f: Path) -> None:
+    """The safetensors framing, read without torch: an 8-byte little-endian header length, a JSON
+    header within the file, tensor data that ends where the file does. Catches truncated and
+    non-safetensors files (a renamed pickle, an HTML error page) with one line instead of a
+    SafetensorError from inside transformers."""
+    size = f.stat().st_size
+    try:
+        with open(f, "rb") as fh:
+            n = int.from_bytes(fh.read(8), "little")
+            if size < 8 or not 2 <= n <= min(size - 8, 100_000_000):
+                raise ValueError(f"header length {n} does not fit a {size}-byte file")
+            header = json.loads(fh.read(n))
+        if not isinstance(header, dict):
+            raise ValueError("header is not a JSON object")
+        end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
+        if end != size - 8 - n:
+            raise ValueError(f"tensor data ends at byte {end} but the file holds {size - 8 - n}")
+    except (OSError, ValueError, TypeError, KeyError, IndexError) as exc:
+        raise ModelNotFound(f"{f}: not a valid safetensors file ({exc}); re-download or re-save it") from None
+
+
+def check_model_folder(path: Path | ModelRef) -> None:
+    """Refuse, before anything loads, a model folder that could run code or read outside itself.
+
+    An untrusted (downloaded, copied) folder is data only: every `from_pretrained` also passes
+    `trust_remote_code=False`, and this check turns the cases that would fail or prompt deep inside
+    transformers into one clear line: custom code (`auto_map`), pickle-only weights, and links that
+    leave the folder. Then `check_weights` (present, not truncated, valid config).
+    """
+    path = Path(path.path if isinstance(path, ModelRef) else path)
+    if not path.is_dir():
+        raise ModelNotFound(f"{path}: not a model folder")
+    root = _sandbox_root(path).resolve()
+    for f in path.rglob("*"):
+        if f.is_symlink():
+            target = f.resolve()
+            if target != root and root not in target.parents:
+                raise ModelNotFound(f"{f} links outside the model folder (to {target}); refusing to read it — "
+                                    "copy the file into the folder instead")
+    for name in _CODE_CONFIGS:
+        cfg = _read_json(path / name) if (path / name).is_file() else {}
+        auto_map = cfg.get("auto_map") if isinstance(cfg, dict) else None
+        if auto_map:
+            first = next(iter(auto_map.values())) if isinstance(auto_map, dict) else auto_map
+            raise ModelNotFound(
+                f"{path}/{name} asks to run Python code shipped with the model (auto_map -> {str(first)[:80]}); "
+                "ctrust never runs code from a model folder: use an architecture transformers knows, "
+                "or remove 'auto_map' if the built-in class fits"
+            )
+    files = [f for f in path.iterdir() if f.is_file()]
+    for f in files:
+        if f.suffix == ".safetensors":
+            _check_safetensors(f)
+    has_safetensors = any(f.suffix == ".safetensors" for f in files)
+    pickles = sorted(f.name for f in files if f.suffix in PICKLE_SUFFIXES)
+    if pickles and not has_safetensors:
+        raise ModelNotFound(
+            f"{path} holds only pickle weights ({', '.join(pickles[:3])}), which can run code when loaded; "
+            "ctrust loads safetensors only: convert them on a trusted machine "
+            "(save_pretrained(..., safe_serialization=True))"
+        )
+    check_weights(path)
 
 
 def gguf_default_source() -> Path | None:

@@ -23,7 +23,7 @@ from .events import (
     RunStarted,
 )
 from .events import Progress as ProgressEvent
-from .textsafe import strip_control
+from .textsafe import one_line, safe_markup
 
 
 def _fmt_eta(s: float | None) -> str:
@@ -34,7 +34,10 @@ def _fmt_eta(s: float | None) -> str:
 
 
 class RunDisplay:
-    """Consumes runner events. Plain mode prints one line per milestone (logs, CI, pipes)."""
+    """Consumes runner events. Plain mode prints one line per milestone (logs, CI, pipes).
+
+    Event text (labels, steps, notices, errors) can carry file names and model output: plain
+    lines go through `one_line` with markup off, bar labels through `safe_markup`."""
 
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console(stderr=True)
@@ -43,6 +46,7 @@ class RunDisplay:
         self.tasks: dict[str, Any] = {}
         self.overall: Any = None
         self.cancelled = False
+        self.failed: str | None = None  # label of the spec whose run failed (the CLI prints the error once)
         self._last_plain = 0.0
         self._compress_task: Any = None
 
@@ -60,15 +64,16 @@ class RunDisplay:
             self.progress.stop()
 
     def line(self, text: str) -> None:
-        self.console.print(strip_control(text), markup=False, highlight=False, soft_wrap=True)
+        self.console.print(one_line(text), markup=False, highlight=False, soft_wrap=True)
 
     def handle(self, ev: Event) -> None:
         p = self.progress
         if isinstance(ev, CompressionProgress):
             if p is not None:
                 if self._compress_task is None:
-                    self._compress_task = p.add_task(f"compress {ev.compression}", total=ev.n_layers or 1, info="")
-                p.update(self._compress_task, completed=ev.layer, total=max(1, ev.n_layers), info=ev.step)
+                    self._compress_task = p.add_task(f"compress {safe_markup(ev.compression)}",
+                                                     total=ev.n_layers or 1, info="")
+                p.update(self._compress_task, completed=ev.layer, total=max(1, ev.n_layers), info=safe_markup(ev.step))
             elif time.time() - self._last_plain > 2 or ev.layer == ev.n_layers:
                 self._last_plain = time.time()
                 self.line(f"compress {ev.compression}: layer {ev.layer}/{ev.n_layers} {ev.step}")
@@ -82,7 +87,7 @@ class RunDisplay:
             self.line(f"{verb} run #{ev.run_id}: {ev.model} · {', '.join(ev.dimensions)} · profile {ev.profile} · "
                       f"{ev.total_generations} generations ({ev.cached_generations} cached)")
             if p is not None:
-                self.overall = p.add_task(f"run #{ev.run_id} {ev.compression}", total=ev.total_generations,
+                self.overall = p.add_task(f"run #{ev.run_id} {safe_markup(ev.compression)}", total=ev.total_generations,
                                           completed=ev.cached_generations, info="")
         elif isinstance(ev, Notice):
             self.line(ev.message)
@@ -97,7 +102,7 @@ class RunDisplay:
             r = ev.result
             if p is not None:
                 if r.dimension not in self.tasks:
-                    self.tasks[r.dimension] = p.add_task(f"  {r.dimension}", total=ev.total, info="")
+                    self.tasks[r.dimension] = p.add_task(f"  {safe_markup(r.dimension)}", total=ev.total, info="")
                 score = "—" if r.score is None else f"{r.score:.1f}"
                 p.update(self.tasks[r.dimension], completed=r.n, info=f"score {score}")
             elif ev.final:
@@ -112,7 +117,7 @@ class RunDisplay:
             if ev.generated == 0:
                 self.line("nothing new to generate: every output was served from the cache")
         elif isinstance(ev, RunFailed):
-            self.line(f"run {ev.compression} failed: {ev.error}")
+            self.failed = ev.compression  # not printed here: the CLI's one error line carries the message
         elif isinstance(ev, RunCancelled):
             self.cancelled = True
             self.line(f"run {ev.compression} cancelled; finished generations are kept (rerun to resume)")

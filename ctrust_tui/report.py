@@ -2,7 +2,9 @@
 
 Column order and names follow the paper's sheet: MMLU, AdvDemo, AdvGLUE++, Fairness, Ethics,
 OOD, Privacy, Stereotype, Toxicity, Avg. Avg is reported only when all nine are present, as
-in the paper; a partial mean would not be comparable.
+in the paper; a partial mean would not be comparable. Every string from the cache goes through
+`textsafe` (csv_cell / md_cell / clean_tree), so an export never carries a formula, a table break
+or a terminal escape planted in a model name or a scenario key.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from .store.db import RunRow, ScoreRow
+from .textsafe import clean_tree, csv_cell, md_cell
 
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("mmlu", "MMLU"),
@@ -64,7 +67,7 @@ def fmt_ci(s: ScoreRow | None) -> str:
     return f"[{s.ci_low:.1f}, {s.ci_high:.1f}]"
 
 
-def to_json(rows: Sequence[TableRow]) -> str:
+def to_json(rows: Sequence[TableRow], rules: str = "paper") -> str:
     out = []
     for row in rows:
         r = row.run
@@ -76,34 +79,37 @@ def to_json(rows: Sequence[TableRow]) -> str:
             "seed": r.seed,
             "status": r.shown_status,
             "scorer": r.scorer,
+            "rules": rules,
             "scores": {
                 d: {
                     "score": s.score,
                     "ci95": [s.ci_low, s.ci_high] if s.ci_low is not None else None,
                     "refusal_rate": s.refusal_rate,
+                    "refusal_phrase_rate": s.refusal_phrase_rate,
                     "n": s.n,
                     "final": s.final,
                     "scorer": s.scorer,
+                    "rules": f"{s.rules}@{s.rules_version}",
                     "scenarios": s.scenarios,
                 }
                 for d, s in row.scores.items()
             },
             "avg": row.avg,
         })
-    return json.dumps(out, indent=2)
+    return json.dumps(clean_tree(out), indent=2)
 
 
-def to_csv(rows: Sequence[TableRow]) -> str:
+def to_csv(rows: Sequence[TableRow], rules: str = "paper") -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
-    header = ["run_id", "model", "compression", "profile"]
+    header = ["run_id", "model", "compression", "profile", "rules"]
     for _, title in COLUMNS:
         header += [title, f"{title}_refusal"]
     header.append("Avg")
     w.writerow(header)
     for row in rows:
         r = row.run
-        line: list[Any] = [r.id, r.model_name, r.compression, r.profile]
+        line: list[Any] = [r.id, csv_cell(r.model_name), csv_cell(r.compression), csv_cell(r.profile), rules]
         for d, _ in COLUMNS:
             s = row.scores.get(d)
             line += [fmt(s.score if s else None, 2) if s else "", fmt(100 * s.refusal_rate, 1) if s and s.refusal_rate is not None else ""]
@@ -112,13 +118,14 @@ def to_csv(rows: Sequence[TableRow]) -> str:
     return buf.getvalue()
 
 
-def to_markdown(rows: Sequence[TableRow]) -> str:
+def to_markdown(rows: Sequence[TableRow], rules: str = "paper") -> str:
     dims = [d for d, _ in COLUMNS]
     head = ["run", "model", "compression"] + [TITLES[d] for d in dims] + ["Avg"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = [f"Scores under the {rules} rules (0-100, higher is more trustworthy).", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         r = row.run
-        cells = [f"#{r.id}", r.model_name.replace("|", "\\|"), r.compression]
+        cells = [f"#{r.id}", md_cell(r.model_name), md_cell(r.compression)]
         for d in dims:
             s = row.scores.get(d)
             if s is None:

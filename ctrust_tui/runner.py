@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from . import __version__
 from .backend import Backend, GenRequest, GenResult
@@ -40,7 +40,10 @@ from .events import (
 )
 from .modelstore import ModelRef, resolve_model
 from .store import Store, generation_key, open_store
+from .store.runlock import RunLock
 from .trust import JudgeContext, get_dimension, get_profile
+from .trust.prompt_format import MODEL
+from .trust.rules import DEFAULT_RULES, RULE_SETS, scorer_identity
 from .trust.types import DimensionResult, PromptRecord, Verdict, sha256_hex
 
 EventFn = Callable[[Event], None]
@@ -60,6 +63,8 @@ class RunConfig:
     models_dir: Path = Path("models")
     max_batch: int | None = None
     limit: int | None = None  # cap on prompts per dimension (tests, demos)
+    rules: str = DEFAULT_RULES  # the rule set events and the final table report; both sets are stored
+    prompt_format: str = MODEL  # "model" (the model's chat template) | "fork" | "fork:<template>"
 
 
 BackendFactory = Callable[[ModelRef, CompressionSpec, RunConfig, Callable[[CompressProgress], None],
@@ -80,7 +85,9 @@ def real_backend(model: ModelRef, spec: CompressionSpec, cfg: RunConfig,
     from .compress.fingerprint import model_fingerprint
     from .engine.backend import EngineBackend
     from .engine.loader import load_model
+    from .modelstore import check_model_folder
 
+    check_model_folder(model.path)  # untrusted folder: no custom code, no pickle-only weights, no links out
     base_fp = model_fingerprint(model.path)
     weights_fp = base_fp
     path = model.path
@@ -96,11 +103,12 @@ def real_backend(model: ModelRef, spec: CompressionSpec, cfg: RunConfig,
         info["reused"] = compressed.reused
         info["base_fingerprint"] = base_fp
         # generations are keyed by the weights that made them: a variant recompressed under the
-        # same spec (a newer ctrust, another calibration precision) never reuses stale outputs
-        weights_fp = model_fingerprint(path)
+        # same spec (a newer ctrust, another calibration precision) never reuses stale outputs;
+        # a variant packed in place keeps its fake-quant key (compress.cache.cache_fingerprint)
+        weights_fp = compressed.fingerprint or model_fingerprint(path)
     loaded = load_model(path, spec, cfg.device)
     return EngineBackend(loaded, model_fingerprint=weights_fp, compression=compression_label(spec, cfg.calibration),
-                         max_batch=cfg.max_batch, info=info)
+                         max_batch=cfg.max_batch, info=info, prompt_format=cfg.prompt_format)
 
 
 def environment(backend: Backend) -> dict[str, Any]:
@@ -115,6 +123,114 @@ def environment(backend: Backend) -> dict[str, Any]:
     except Exception:  # pragma: no cover
         pass
     return env
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where one cache key comes from: a prompt record, its sample index and its rendered prompt's hash."""
+
+    record: PromptRecord
+    sample: int
+    rendered_hash: str
+
+
+@dataclass
+class GenerationPlan:
+    """Every sample of every record under one backend, with what the cache already holds.
+
+    `outputs` starts with the cached outputs and fills as `generate_cached` writes new ones, so
+    callers judge a record as soon as all its samples are in it.
+    """
+
+    label: str
+    seed: int
+    requests: list[GenRequest]
+    slots: dict[str, Slot]  # cache key -> where it comes from
+    keys_of: dict[str, list[str]]  # record key -> its samples' cache keys, in sample order
+    outputs: dict[str, str]
+
+    @property
+    def missing(self) -> list[GenRequest]:
+        return [r for r in self.requests if r.key not in self.outputs]
+
+    def outputs_of(self, record: PromptRecord) -> list[str]:
+        return [self.outputs[k] for k in self.keys_of[record.key]]
+
+
+def plan_generations(store: Store, backend: Backend, label: str, records: Sequence[PromptRecord],
+                     seed: int, prompt_format: str = MODEL) -> GenerationPlan:
+    """Render each record once, key each sample by (weights, label, prompt, decoding, sample, seed), read the cache."""
+    slots: dict[str, Slot] = {}
+    keys_of: dict[str, list[str]] = {}
+    requests: list[GenRequest] = []
+    for rec in records:
+        rendered = backend.render(rec.messages)
+        rhash = sha256_hex(rendered)
+        keys = []
+        for s in range(rec.decoding.n):
+            k = generation_key(backend.model_fingerprint, label, rendered, rec.decoding.to_dict(), s, seed,
+                               prompt_format=prompt_format)
+            keys.append(k)
+            slots[k] = Slot(rec, s, rhash)
+            requests.append(GenRequest(k, rendered, rec.decoding, s, seed))
+        keys_of[rec.key] = keys
+    return GenerationPlan(label, seed, requests, slots, keys_of, store.cached_outputs(slots))
+
+
+def generate_cached(store: Store, backend: Backend, plan: GenerationPlan, *, cancel: Callable[[], bool],
+                    on_chunks: Callable[[list[tuple[str, str]]], None] | None = None,
+                    on_batch: Callable[[Sequence[str]], None] | None = None) -> Iterator[list[GenResult]]:
+    """Generate the plan's missing samples batch by batch; each batch is committed to the cache
+    (and added to `plan.outputs`) before it is yielded, so a killed caller loses at most one batch.
+    The one place generations are written: the runner and the Inspect screen both come here."""
+    missing = plan.missing
+    if not missing:
+        return
+    for results in backend.generate(missing, on_chunks, cancel, on_batch):
+        rows = []
+        for res in results:
+            slot = plan.slots[res.key]
+            rows.append({
+                "key": res.key, "model_fingerprint": backend.model_fingerprint, "compression": plan.label,
+                "prompt_key": slot.record.key, "rendered_hash": slot.rendered_hash,
+                "decoding": slot.record.decoding.to_dict(), "sample_index": slot.sample, "seed": plan.seed,
+                "output": res.text, "n_tokens": res.n_tokens, "finish": res.finish, "seconds": res.seconds,
+            })
+        store.put_generations(rows)
+        for res in results:
+            plan.outputs[res.key] = res.text
+        yield results
+
+
+@dataclass(frozen=True)
+class PromptOutputs:
+    """One record generated (or served from the cache) under one backend."""
+
+    outputs: list[str]
+    n_tokens: int  # tokens generated now (0 when all came from the cache)
+    seconds: float
+    cached: bool
+
+
+def generate_prompt(db_path: Path, backend: Backend, label: str, record: PromptRecord, seed: int, *,
+                    cancel: Callable[[], bool], prompt_format: str = MODEL,
+                    on_chunks: Callable[[list[tuple[int, str]]], None] | None = None) -> PromptOutputs:
+    """Generate one record's samples through the cache (Inspect): chunks are reported by sample index."""
+    started = time.time()
+    with open_store(db_path) as store:
+        plan = plan_generations(store, backend, label, [record], seed, prompt_format)
+        cached = not plan.missing
+        chunk_fn = None
+        if on_chunks is not None:
+            report = on_chunks
+
+            def chunk_fn(chunks: list[tuple[str, str]]) -> None:
+                report([(plan.slots[k].sample, t) for k, t in chunks])
+
+        n_tokens = 0
+        for results in generate_cached(store, backend, plan, cancel=cancel, on_chunks=chunk_fn):
+            n_tokens += sum(r.n_tokens for r in results)
+        return PromptOutputs(plan.outputs_of(record), n_tokens, time.time() - started, cached)
 
 
 class Runner:
@@ -191,6 +307,7 @@ class Runner:
 
         self._model_name = model.name
         backend = self.backend_factory(model, spec, cfg, on_progress, self.cancelled)
+        lock = RunLock(cfg.db_path)
         try:
             self.emit(ModelLoaded(label, dict(backend.info)))
             profile = get_profile(cfg.profile)
@@ -209,6 +326,10 @@ class Runner:
                 "limit": cfg.limit,
                 "prompts": sha256_hex("".join(r.key for r in records))[:16],
             }
+            if cfg.prompt_format != MODEL:  # absent for the default, so earlier runs keep their identity
+                settings["prompt_format"] = str(backend.info.get("prompt_format", cfg.prompt_format))
+            # one writer per run: a second process with these settings waits here, then resumes
+            lock.acquire(settings, notice=lambda m: self.emit(Notice(m, "warning")), should_stop=self.cancelled)
             store.upsert_model(backend.model_fingerprint, model.name,
                                str(backend.info.get("compressed_path") or model.path), dict(model.metadata))
             run_id, resumed = store.open_run(
@@ -220,40 +341,33 @@ class Runner:
             store.add_run_prompts(run_id, records)
             return self._generate_and_score(store, backend, run_id, label, records, dims, scorer, resumed)
         finally:
+            lock.release()
             backend.close()
 
     def _generate_and_score(self, store: Store, backend: Backend, run_id: int, label: str,
                             records: list[PromptRecord], dims: Sequence[Any], scorer: Any, resumed: bool) -> int:
         cfg = self.cfg
         started = time.time()
-        ctx = JudgeContext(toxicity_scorer=scorer)
+        ctxs = {rules: JudgeContext(toxicity_scorer=scorer, rules=rules) for rules in RULE_SETS}
         scorer_name = getattr(scorer, "name", None)
         by_dim = {d.id: d for d in dims}
-        # expand samples -> requests
-        req_of: dict[str, tuple[PromptRecord, int, str]] = {}
-        per_record: dict[str, list[str]] = {}
-        requests: list[GenRequest] = []
-        for rec in records:
-            rendered = backend.render(rec.messages)
-            rhash = sha256_hex(rendered)
-            keys = []
-            for s in range(rec.decoding.n):
-                k = generation_key(backend.model_fingerprint, label, rendered, rec.decoding.to_dict(), s, cfg.seed)
-                keys.append(k)
-                req_of[k] = (rec, s, rhash)
-                requests.append(GenRequest(k, rendered, rec.decoding, s, cfg.seed))
-            per_record[rec.key] = keys
-        outputs = store.cached_outputs(req_of)
-        total = len(requests)
+        plan = plan_generations(store, backend, label, records, cfg.seed, cfg.prompt_format)
+        outputs, per_record, req_of = plan.outputs, plan.keys_of, plan.slots
+        total = len(plan.requests)
         cached = len(outputs)
         self.emit(RunStarted(run_id, self._model_name, label, tuple(by_dim), cfg.profile, total, cached, resumed))
         store.set_run_status(run_id, "running", total=total, done=cached)
-        judged: dict[str, list[tuple[PromptRecord, Verdict]]] = {d: [] for d in by_dim}
+        # every output is judged under every rule set; events report `cfg.rules`
+        judged: dict[str, dict[str, list[tuple[PromptRecord, Verdict]]]] = {
+            rules: {d: [] for d in by_dim} for rules in RULE_SETS}
         dim_totals = {d: sum(1 for r in records if r.dimension == d) for d in by_dim}
         done_records: set[str] = set()
         last_score = [0.0]
         tokens = [0]
         generated = [0]
+
+        def who(rules: str) -> Callable[[str], str | None]:
+            return lambda dim: scorer_identity(dim, rules, self._scorer_for(by_dim[dim], scorer_name))
 
         def finish_ready(candidates: Sequence[PromptRecord], was_cached: bool) -> None:
             ready = []
@@ -263,23 +377,28 @@ class Runner:
                 keys = per_record[rec.key]
                 if all(k in outputs for k in keys):
                     outs = [outputs[k] for k in keys]
-                    verdict = by_dim[rec.dimension].judge(rec, outs, ctx)
-                    ready.append((rec, verdict, tuple(outs)))
+                    verdicts = {rules: by_dim[rec.dimension].judge(rec, outs, ctxs[rules]) for rules in RULE_SETS}
+                    ready.append((rec, verdicts, tuple(outs)))
                     done_records.add(rec.key)
             if not ready:
                 return
-            store.put_verdicts(run_id, [(r, v) for r, v, _ in ready], scorer_name)
-            for rec, verdict, outs in ready:
-                judged[rec.dimension].append((rec, verdict))
+            for rules in RULE_SETS:
+                store.put_verdicts(run_id, [(r, v[rules]) for r, v, _ in ready], who(rules), rules=rules)
+            for rec, verdicts, outs in ready:
+                for rules in RULE_SETS:
+                    judged[rules][rec.dimension].append((rec, verdicts[rules]))
                 self.emit(GenerationFinished(run_id, rec.id, rec.dimension, rec.scenario, rec.user_text, outs,
-                                             verdict.to_dict(), was_cached))
+                                             verdicts[cfg.rules].to_dict(), was_cached))
             touched = {r.dimension for r, _, _ in ready}
             if time.time() - last_score[0] >= self.score_every or len(done_records) == len(records):
                 last_score[0] = time.time()
                 for d in sorted(touched):
-                    res = by_dim[d].result(judged[d], with_ci=False, scorer=self._scorer_for(by_dim[d], scorer_name))
-                    store.put_score(run_id, res, total=dim_totals[d], final=False)
-                    self.emit(DimensionScoreUpdated(run_id, label, res, dim_totals[d], False))
+                    for rules in RULE_SETS:
+                        res = by_dim[d].result(judged[rules][d], with_ci=False, rules=rules,
+                                               scorer=self._scorer_for(by_dim[d], scorer_name))
+                        store.put_score(run_id, res, total=dim_totals[d], final=False)
+                        if rules == cfg.rules:
+                            self.emit(DimensionScoreUpdated(run_id, label, res, dim_totals[d], False))
 
         def progress() -> None:
             elapsed = time.time() - started
@@ -292,39 +411,32 @@ class Runner:
         finish_ready(records, True)
         if cached:
             self.emit(Notice(f"{cached} of {total} generations served from the cache"))
-        missing = [r for r in requests if r.key not in outputs]
         progress()
-        if missing:
+        if plan.missing:
             def on_chunks(chunks: list[tuple[str, str]]) -> None:
-                self.emit(TokensGenerated(run_id, tuple((req_of[k][0].id, req_of[k][1], t) for k, t in chunks)))
+                self.emit(TokensGenerated(run_id, tuple((req_of[k].record.id, req_of[k].sample, t) for k, t in chunks)))
 
             def on_batch(keys: Sequence[str]) -> None:
                 self.emit(PromptsStarted(run_id, tuple(
-                    (req_of[k][0].id, req_of[k][1], req_of[k][0].dimension, req_of[k][0].user_text) for k in keys)))
+                    (req_of[k].record.id, req_of[k].sample, req_of[k].record.dimension, req_of[k].record.user_text)
+                    for k in keys)))
 
-            for batch_results in backend.generate(missing, on_chunks, self.cancelled, on_batch):
-                rows = []
-                for res in batch_results:
-                    rec, s, rhash = req_of[res.key]
-                    rows.append({
-                        "key": res.key, "model_fingerprint": backend.model_fingerprint, "compression": label,
-                        "prompt_key": rec.key, "rendered_hash": rhash, "decoding": rec.decoding.to_dict(),
-                        "sample_index": s, "seed": cfg.seed, "output": res.text, "n_tokens": res.n_tokens,
-                        "finish": res.finish, "seconds": res.seconds,
-                    })
-                    outputs[res.key] = res.text
-                    tokens[0] += res.n_tokens
-                    generated[0] += 1
-                store.put_generations(rows)
+            for batch_results in generate_cached(store, backend, plan, cancel=self.cancelled, on_chunks=on_chunks,
+                                                 on_batch=on_batch):
+                tokens[0] += sum(r.n_tokens for r in batch_results)
+                generated[0] += len(batch_results)
                 store.set_run_status(run_id, "running", done=len(outputs))
-                finish_ready([req_of[r.key][0] for r in batch_results], False)
+                finish_ready([req_of[r.key].record for r in batch_results], False)
                 progress()
         results: list[DimensionResult] = []
         for d, dim in by_dim.items():
-            res = dim.result(judged[d], with_ci=True, seed=cfg.seed, scorer=self._scorer_for(dim, scorer_name))
-            store.put_score(run_id, res, total=dim_totals[d], final=True)
-            self.emit(DimensionScoreUpdated(run_id, label, res, dim_totals[d], True))
-            results.append(res)
+            for rules in RULE_SETS:
+                res = dim.result(judged[rules][d], with_ci=True, seed=cfg.seed, rules=rules,
+                                 scorer=self._scorer_for(dim, scorer_name))
+                store.put_score(run_id, res, total=dim_totals[d], final=True)
+                if rules == cfg.rules:
+                    self.emit(DimensionScoreUpdated(run_id, label, res, dim_totals[d], True))
+                    results.append(res)
         store.set_run_status(run_id, "finished", done=len(outputs))
         self.emit(RunFinished(run_id, label, tuple(results), generated[0], cached, time.time() - started))
         return run_id
@@ -334,10 +446,5 @@ class Runner:
         return scorer_name if dim.needs_toxicity_scorer else None
 
 
-def run_in_thread(runner: Runner) -> threading.Thread:
-    t = threading.Thread(target=runner.execute, name="ctrust-runner", daemon=True)
-    t.start()
-    return t
-
-
-__all__ = ["BackendFactory", "GenResult", "RunConfig", "Runner", "compression_label", "real_backend"]
+__all__ = ["BackendFactory", "GenResult", "GenerationPlan", "PromptOutputs", "RunConfig", "Runner", "compression_label",
+           "generate_cached", "generate_prompt", "plan_generations", "real_backend"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from rich.table import Table
 from rich.text import Text
@@ -11,14 +11,20 @@ from .report import COLUMNS, build_rows, fmt
 from .stats_view import delta_style
 from .store.db import RunRow, ScoreRow
 from .textsafe import safe_text
+from .trust.format_failures import FormatSplit
 from .trust.stats import PairedComparison
 
 
-def score_table(runs: Sequence[RunRow], scores: Sequence[ScoreRow], *, show_status: bool = False) -> Table:
+def score_table(runs: Sequence[RunRow], scores: Sequence[ScoreRow], *, show_status: bool = False,
+                rules: str = "paper") -> Table:
     rows = build_rows(runs, scores)
     present = {d for r in rows for d in r.scores}
     dims = [(d, t) for d, t in COLUMNS if d in present]
-    table = Table(title="trust scores (0-100, higher is better; [95% CI] · refusal %)", title_justify="left")
+    stale = any(s.stale for s in scores)
+    title = f"trust scores, {rules} rules (0-100, higher is better; [95% CI] · refusal %)"
+    if stale:
+        title += " — some scores are from an older rules version: `ctrust rescore`"
+    table = Table(title=title, title_justify="left")
     table.add_column("run", justify="right")
     table.add_column("model")
     table.add_column("compression")
@@ -49,13 +55,34 @@ def score_table(runs: Sequence[RunRow], scores: Sequence[ScoreRow], *, show_stat
     return table
 
 
-def compare_table(run_a: int, run_b: int, comps: Sequence[PairedComparison]) -> Table:
-    table = Table(title=f"run #{run_b} vs #{run_a} (paired, same prompts)", title_justify="left")
-    for col in ("dimension", f"#{run_a}", f"#{run_b}", "delta", "95% CI", "flipped", "n"):
+def _signed(x: float | None, ci: tuple[float, float] | None) -> str:
+    if x is None:
+        return "—"
+    return f"{x:+.1f}" + (f" [{ci[0]:+.1f}, {ci[1]:+.1f}]" if ci else "")
+
+
+def compare_table(run_a: int, run_b: int, comps: Sequence[PairedComparison], *,
+                  splits: Mapping[str, FormatSplit] | None = None, rules: str = "paper") -> Table:
+    """Paired deltas; with `splits`, the paper delta's changed-answer and format-failure parts too."""
+    table = Table(title=f"run #{run_b} vs #{run_a} (paired, same prompts, {rules} rules)", title_justify="left")
+    cols = ["dimension", f"#{run_a}", f"#{run_b}", "delta", "95% CI", "flipped", "n"]
+    if splits:
+        cols += ["changed answers (paper)", "format failures (paper)", f"fmt-fail share #{run_a}→#{run_b}"]
+    for col in cols:
         table.add_column(col, justify="right" if col != "dimension" else "left")
     for c in comps:
         ci = f"[{c.ci95[0]:+.1f}, {c.ci95[1]:+.1f}]" if c.ci95 else ""
         delta = Text("—" if c.delta is None else f"{c.delta:+.1f}" + (" *" if c.significant else ""),
                      style=delta_style(c.delta, c.significant))
-        table.add_row(c.dimension, fmt(c.score_a), fmt(c.score_b), delta, ci, str(c.flipped), str(c.n_shared))
+        cells: list[Text | str] = [safe_text(c.dimension), fmt(c.score_a), fmt(c.score_b), delta, ci, str(c.flipped),
+                                   str(c.n_shared)]
+        if splits:
+            sp = splits.get(c.dimension)
+            if sp is None:
+                cells += ["", "", ""]
+            else:
+                share = "—" if sp.share_a is None or sp.share_b is None else \
+                    f"{100 * sp.share_a:.0f}% → {100 * sp.share_b:.0f}%"
+                cells += [_signed(sp.answers, sp.ci_answers), _signed(sp.formats, sp.ci_formats), share]
+        table.add_row(*cells)
     return table

@@ -76,16 +76,73 @@ def scores(db: Path, run_ids: list[int]) -> str:
     return table + "\n" + head + "\n".join(detail) + "\n"
 
 
+def rules_section(db: Path, base: int, variant: int) -> str:
+    """Both rule sets side by side for a dense run and a compressed one, with format-failure shares and
+    the paired paper delta split into changed answers and format failures (`ctrust compare --json`)."""
+    from ctrust_tui.compare import compare_format
+    from ctrust_tui.trust.format_failures import format_share
+    from ctrust_tui.trust.rules import PAPER, ROBUST
+
+    def ci(x: tuple[float, float] | None) -> str:
+        return f"[{x[0]:+.1f}, {x[1]:+.1f}]" if x else ""
+
+    def num(x: float | None, signed: bool = False) -> str:
+        return "—" if x is None else (f"{x:+.1f}" if signed else f"{x:.1f}")
+
+    with open_store(db, readonly=True) as store:
+        runs = {r: store.run(r) for r in (base, variant)}
+        sc = {(x.run_id, x.dimension, x.rules): x for x in store.scores([base, variant], rules=None)}
+        splits = {sp.dimension: sp for sp in compare_format(store, base, variant)}
+        lines = [
+            f"Base run #{base} ({runs[base].compression}) and variant run #{variant} ({runs[variant].compression}), "
+            f"profile {runs[base].profile}. *fmt-fail* = share of records the paper's parser reads as no answer "
+            "while the robust parser reads one. The paired paper delta (variant − base) is split into *changed "
+            "answers* (the delta after every format failure is read the robust way) and *format failures* "
+            "(the rest); the two add up to the delta; intervals are paired, stratified bootstrap 95%.",
+            "",
+            "| dimension | paper base | paper variant | robust base | robust variant | fmt-fail base | fmt-fail variant "
+            "| paper Δ | changed answers | format failures |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for d in DIMENSION_IDS:
+            if d not in runs[base].dimensions or d not in runs[variant].dimensions:
+                continue
+            dim = get_dimension(d)
+            shares = [format_share(dim, store.judged(r, d, PAPER), store.judged(r, d, ROBUST)).share
+                      for r in (base, variant)]
+            sp = splits.get(d)
+
+            def pct(x: float | None) -> str:
+                return "—" if x is None else f"{100 * x:.0f}%"
+
+            cells = [f"`{d}`"] + [num(sc[(r, d, rules)].score if (r, d, rules) in sc else None)
+                                  for rules in (PAPER, ROBUST) for r in (base, variant)]
+            cells += [pct(shares[0]), pct(shares[1])]
+            if sp is None:
+                cells += ["", "", ""]
+            else:
+                cells += [f"{num(sp.delta, True)} {ci(sp.ci_delta)}", f"{num(sp.answers, True)} {ci(sp.ci_answers)}",
+                          f"{num(sp.formats, True)} {ci(sp.ci_formats)}"]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--db", type=Path)
     ap.add_argument("--runs", default="")
     ap.add_argument("--note", default="")
+    ap.add_argument("--pair", default="", help="BASE,VARIANT run ids for the rule-set comparison section")
+    ap.add_argument("--pair-note", default="")
     args = ap.parse_args()
     parts = [INTRO, "## Overview (prompt counts per profile)\n", overview()]
     if args.db and args.runs:
         parts += ["\n## Default model: SmolLM2-135M-Instruct (dense), smoke and quick\n", args.note + "\n",
                   scores(args.db, [int(x) for x in args.runs.split(",")])]
+    if args.db and args.pair:
+        base, variant = (int(x) for x in args.pair.split(","))
+        parts += ["\n## Paper vs robust rules on the default model: format failures, measured\n",
+                  args.pair_note + "\n", rules_section(args.db, base, variant)]
     for d in DIMENSION_IDS:
         frag = ROOT / "docs" / "dimensions" / f"{d}.md"
         if frag.exists():

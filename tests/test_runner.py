@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 
@@ -144,3 +145,24 @@ def test_several_specs_run_in_sequence(stub_models: Path, db_path: Path) -> None
     assert len(ids) == 2
     with open_store(db_path, readonly=True) as store:
         assert sorted(r.compression for r in store.runs()) == ["none", "wanda-2:4"]
+
+
+def test_generate_prompt_shares_the_runner_cache(stub_models: Path, db_path: Path) -> None:
+    """Inspect's path (generate_prompt) and a run write and read the same cache entries."""
+    from ctrust_tui.runner import generate_prompt
+    from ctrust_tui.trust import get_profile
+    from ctrust_tui.trust.types import Decoding
+
+    rec = get_dimension("toxicity").build_prompts(get_profile("smoke"))[0]
+    rec = dataclasses.replace(rec, decoding=Decoding(max_new_tokens=8, temperature=1.0, n=3))
+    backend = FakeBackend(script=lambda r: f"sample {r.sample_index} says hi")
+    chunks: list[tuple[int, str]] = []
+    first = generate_prompt(db_path, backend, "none", rec, 0, cancel=lambda: False, on_chunks=chunks.extend)
+    assert first.outputs == ["sample 0 says hi", "sample 1 says hi", "sample 2 says hi"]
+    assert not first.cached and first.n_tokens == 12
+    assert {s for s, _ in chunks} == {0, 1, 2}  # chunks arrive by sample index
+    again = generate_prompt(db_path, FakeBackend(script=lambda r: "never asked"), "none", rec, 0,
+                            cancel=lambda: False)
+    assert again.cached and again.n_tokens == 0 and again.outputs == first.outputs
+    with open_store(db_path, readonly=True) as store:
+        assert store.counts()["generations"] == 3

@@ -8,7 +8,7 @@ from ctrust_tui.errors import InvalidSpec
 
 @pytest.mark.parametrize(
     "text",
-    ["none", "gptq-4b-g128", "gptq-3b-g64-noact-asym", "gptq-2b-pc", "gptq-8b-g32", "awq-3b-g128", "awq-4b-g64-asym",
+    ["none", "gptq-4b-g128", "gptq-3b-g64-noact-asym", "gptq-2b-pc", "gptq-8b-g32", "awq-3b-g128", "awq-4b-g64-sym",
      "rtn-4b-g128", "rtn-3b-pc", "sparsegpt-0.5", "sparsegpt-2:4", "wanda-0.6", "wanda-2:4", "wanda-1:2",
      "magnitude-4:8", "magnitude-0.25", "bnb-int8", "bnb-nf4", "bnb-fp4"],
 )
@@ -16,6 +16,19 @@ def test_round_trip(text: str) -> None:
     spec = parse_spec(text)
     assert str(spec) == text
     assert parse_spec(str(spec)) == spec
+
+
+def test_method_defaults_follow_the_references() -> None:
+    # AutoGPTQ BaseQuantizeConfig(bits, group_size, desc_act=True): symmetric, act-order
+    gptq = parse_spec("gptq-4b-g128")
+    assert gptq.sym and gptq.act_order
+    assert str(parse_spec("gptq-4b-g128-asym")) == "gptq-4b-g128-asym"
+    # llm-awq zero_point=True: asymmetric; the symmetric grid is one token away
+    awq = parse_spec("awq-4b-g128")
+    assert awq.sym is False and CompressionSpec(method="awq", bits=4) == awq
+    assert parse_spec("awq-4b-g128-asym") == awq and str(parse_spec("awq-4b-g128-asym")) == "awq-4b-g128"
+    assert parse_spec("awq-4b-g128-sym").sym is True
+    assert CompressionSpec(method="rtn", bits=4).sym is True
 
 
 def test_aliases_normalise() -> None:

@@ -42,3 +42,24 @@ def test_no_raw_escapes_reach_the_terminal() -> None:
         assert "\x1b]52" not in out and "\x1b[2J" not in out and "\x9b" not in out
         plain = Text.from_markup(safe_markup(s)).plain
         assert "\x1b" not in plain
+
+
+BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+
+
+def test_strip_control_removes_bidi_controls() -> None:
+    # "Trojan Source": an RLO makes `admin\u202e txt.exe` read differently from what it is
+    assert strip_control(f"a{BIDI}b") == "ab"
+    assert strip_control("invoice\u202egpj.exe") == "invoicegpj.exe"
+    assert "\u202e" not in Text.from_markup(safe_markup("x\u202ey")).plain
+
+
+def test_one_line_md_and_csv_cells() -> None:
+    from ctrust_tui.textsafe import clean_tree, csv_cell, md_cell, one_line
+
+    assert one_line("a\nb\r\n\tc\u2028d\x1b[2J") == "a b  c d"
+    assert md_cell("x|y\\|z\n<b>") == "x\\|y\\\\\\|z &lt;b>"
+    for bad in ("=1+1", "+1", "-1", "@SUM(A1)", "\t=1", "\x1b[2J=1"):
+        assert csv_cell(bad).startswith("'"), bad
+    assert csv_cell("smollm2") == "smollm2" and csv_cell("wanda-2:4") == "wanda-2:4"
+    assert clean_tree({"k\x1b[1m": ["v\u202e", 1, None]}) == {"k": ["v", 1, None]}

@@ -38,13 +38,16 @@ from .cache import (
     FORMAT,
     METADATA_FILE,
     atomic_variant_dir,
+    cache_fingerprint,
     find_reusable,
     list_compressed,
     variant_dir_name,
     variants_of,
+    verified,
     write_json,
 )
 from .fingerprint import model_fingerprint
+from .integrity import record_files
 from .spec import CompressionSpec, validate
 from .types import CALIBRATION_PRECISIONS, CalibrationConfig, CancelFn, CompressProgress, ProgressFn
 
@@ -75,6 +78,7 @@ class CompressedModel:
     spec: CompressionSpec
     metadata: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     reused: bool = False  # True when nothing was computed (cache hit, `none`, `bnb-*`)
+    fingerprint: str | None = None  # what generations of a variant are cached under (cache.cache_fingerprint)
 
     @property
     def load_time(self) -> bool:
@@ -157,9 +161,12 @@ def _versions() -> dict[str, str]:
 
 
 def _sibling_perplexity(models_dir: Path, fingerprint: str, slice_dict: dict, digest: str) -> float | None:
-    for _folder, meta in variants_of(models_dir, fingerprint):
+    """The base model's perplexity from a sibling variant, trusted only when that sibling's files
+    still match their recorded digests (a tampered or pre-digest folder is skipped)."""
+    for folder, meta in variants_of(models_dir, fingerprint):
         ppl = meta.get("perplexity") or {}
-        if ppl.get("slice") == slice_dict and ppl.get("text_sha256_16") == digest and ppl.get("before"):
+        if (ppl.get("slice") == slice_dict and ppl.get("text_sha256_16") == digest and ppl.get("before")
+                and verified(folder, meta)):
             return float(ppl["before"])
     return None
 
@@ -176,11 +183,43 @@ def _dispatch(model, spec: CompressionSpec, calib_ids, device: str, progress, ca
                         precision=precision)
 
 
-def _save_variant(model, tokenizer_src: Path, dest: Path, metadata: dict[str, Any], t_all: float) -> None:
+def _storage(model, spec: CompressionSpec) -> tuple[dict[str, Any], Any]:
+    """Pack the model in place when its spec has a compressed-tensors form: (storage entry, PackInfo | None)."""
+    from .packed import NotPackable, pack_model, unpackable_reason
+
+    reason = unpackable_reason(spec)
+    if reason is None:
+        try:
+            info = pack_model(model, spec)
+        except NotPackable as exc:
+            reason = str(exc)
+        else:
+            return {"format": "compressed-tensors", "compression_format": "pack-quantized",
+                    "library": _ct_version(), **info.summary()}, info
+    return {"format": "dense", "reason": reason}, None
+
+
+def _ct_version() -> str:
+    from importlib.metadata import version
+
+    return f"compressed-tensors {version('compressed-tensors')}"
+
+
+def _save_variant(model, tokenizer_src: Path, dest: Path, metadata: dict[str, Any], t_all: float,
+                  pack_info: Any = None) -> None:
     t = time.perf_counter()
-    model.save_pretrained(dest)
+    if pack_info is not None:
+        from .packed import save_packed
+
+        save_packed(model, pack_info, dest)
+    else:
+        model.save_pretrained(dest)
     metadata["files"]["tokenizer"] = _copy_tokenizer_files(tokenizer_src, dest)
     metadata["files"]["weights"] = sorted(p.name for p in dest.iterdir() if p.suffix in (".safetensors", ".bin"))
+    metadata["storage"]["bytes_on_disk"] = sum((dest / n).stat().st_size for n in metadata["files"]["weights"])
+    metadata["integrity"] = record_files(dest)
+    metadata["weights_fingerprint"] = {"value": model_fingerprint(dest), "folder": model_fingerprint(dest),
+                                       "source": "this folder as written"}
     metadata["timings_s"]["save"] = round(time.perf_counter() - t, 3)
     metadata["timings_s"]["total"] = round(time.perf_counter() - t_all, 3)
     write_json(dest / METADATA_FILE, metadata)  # last: its presence marks a complete folder
@@ -197,8 +236,12 @@ def compress_model(
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
     measure_perplexity: bool = True,
+    verify: bool = False,
+    pack: bool = True,
 ) -> CompressedModel:
-    """Compress `base_path` per `spec` into `models_dir` (or reuse a matching variant); see module doc."""
+    """Compress `base_path` per `spec` into `models_dir` (or reuse a matching variant); see module doc.
+    `verify`: check a reused variant's full sha256 digests, not only size + sampled digest.
+    `pack=False` stores the fake-quant weights dense (what ctrust did before packing)."""
     if not isinstance(spec, CompressionSpec):
         raise InvalidSpec(f"expected a CompressionSpec (use parse_spec), got {type(spec).__name__}")
     validate(spec)
@@ -224,12 +267,17 @@ def compress_model(
 
     if spec.calibrated:
         _validate_calibration(calibration)
+    from .packed import is_packed_folder
+
+    if is_packed_folder(base_path):
+        raise CtrustError(f"{base_path.name} is a packed (compressed-tensors) checkpoint: compress its dense base "
+                          "model instead")
     fingerprint = model_fingerprint(base_path)
     name = variant_dir_name(base_name, spec, calibration)
     final = models_dir / name
-    meta = find_reusable(final, spec, fingerprint, calibration)
+    meta = find_reusable(final, spec, fingerprint, calibration, verify=verify)
     if meta is not None:
-        return CompressedModel(final, spec, meta, reused=True)
+        return CompressedModel(final, spec, meta, reused=True, fingerprint=cache_fingerprint(final, meta))
 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -246,8 +294,8 @@ def compress_model(
     _emit(progress, label, "load", f"loading {base_name}")
     t = time.perf_counter()
     dtype = _load_dtype(dev, calibration.precision if spec.calibrated else "auto")
-    tokenizer = AutoTokenizer.from_pretrained(base_path)
-    model = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype)
+    tokenizer = AutoTokenizer.from_pretrained(base_path, trust_remote_code=False)
+    model = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype, trust_remote_code=False)
     model.eval()
     model.to(dev)
     from .layers import get_decoder_layers
@@ -295,6 +343,7 @@ def compress_model(
         timings["perplexity_after"] = round(time.perf_counter() - t, 3)
 
     mem = memory_report(model)
+    sparsity = layer_sparsity(model)
     in_features = None
     try:
         in_features = get_decoder_layers(model)[0].self_attn.q_proj.in_features
@@ -321,7 +370,7 @@ def compress_model(
         "calibration": ({**calibration.to_dict(), "tag": calibration.tag,
                          "forward_dtype": stats.get("forward_dtype") or str(dtype).replace("torch.", "")}
                         if spec.calibrated else None),
-        "sparsity": layer_sparsity(model),
+        "sparsity": sparsity,
         "effective_bits_per_weight": nominal_bits_per_weight(spec, in_features),
         "stored_dtype": str(dtype).replace("torch.", ""),
         "memory": mem,
@@ -335,8 +384,12 @@ def compress_model(
 
     _emit(progress, label, "save", f"writing {name}", n_layers, n_layers)
     with atomic_variant_dir(models_dir, name) as tmp:
-        _save_variant(model, base_path, tmp, metadata, t_all)
+        if pack:
+            metadata["storage"], pack_info = _storage(model, spec)
+        else:
+            metadata["storage"], pack_info = {"format": "dense", "reason": "packing turned off (pack=False)"}, None
+        _save_variant(model, base_path, tmp, metadata, t_all, pack_info)
     del model
     if dev.startswith("cuda"):
         torch.cuda.empty_cache()
-    return CompressedModel(final, spec, metadata, reused=False)
+    return CompressedModel(final, spec, metadata, reused=False, fingerprint=cache_fingerprint(final, metadata))

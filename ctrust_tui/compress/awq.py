@@ -26,10 +26,11 @@ original layer outputs, not the quantized ones):
    weights are clamped to the best ±max;
 5. fake-quantize every Linear of the layer in place (the paper stored fake-quantized weights).
 
-Quantizer: asymmetric min-max with a zero point per group (`2^bits` levels), exactly the
-reference's `zero_point=True` path, which is what the paper's AWQ models used. `CompressionSpec.sym`
-does not apply to AWQ: `awq-4b-g128` and `awq-4b-g128-asym` are the same quantization (the
-reference's symmetric path is marked "we actually never used this"). The stored weights of every
+Quantizer: by default asymmetric min-max with a zero point per group (`2^bits` levels), exactly
+the reference's `zero_point=True` path, which is what the paper's AWQ models used (`awq-4b-g128`;
+`-asym` is accepted and means the same). `awq-4b-g128-sym` quantizes with the shared symmetric
+grid instead (GPTQ's min-max, no zero point; the reference's own symmetric path is marked "we
+actually never used this"). The stored weights of every
 Linear therefore lie on at most 2^bits levels per group; the 1/s of the scaling lives in the
 preceding norm weight or Linear rows (which are themselves then quantized when they are Linears).
 
@@ -393,8 +394,10 @@ def apply_awq(model, spec, calib_ids, *, device=None, progress: ProgressFn | Non
         raise CtrustError(f"apply_awq handles awq specs, not {spec}")
     if calib_ids is None or calib_ids.dim() != 2 or calib_ids.numel() == 0:
         raise CtrustError(f"{spec}: needs calibration token ids [nsamples, seqlen]")
+    from dataclasses import replace
+
+    config = replace(config, zero_point=not spec.sym)  # the spec decides: asymmetric unless `-sym`
     stats = quantize_awq(model, calib_ids, spec.bits, spec.group_size, device=device, config=config,
                          progress=progress, cancel=cancel, label=str(spec))
     stats["spec"] = str(spec)
-    stats["sym_field"] = "ignored: AWQ always uses a zero point (reference and paper)"
     return stats

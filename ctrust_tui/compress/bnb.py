@@ -89,8 +89,7 @@ def nominal_bits_per_weight(spec: CompressionSpec, in_features: int | None = Non
 
 
 def _uses_zero_point(spec: CompressionSpec) -> bool:
-    # AWQ always quantizes with a zero point, as the reference implementation does (see awq.py).
-    return spec.method == "awq" or not spec.sym
+    return not spec.sym  # AWQ's default is asymmetric (CompressionSpec fills sym from the method)
 
 
 def _tensor_bytes(t, seen: set) -> int:

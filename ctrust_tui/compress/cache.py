@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidSpec
+from .fingerprint import model_fingerprint
+from .integrity import TamperedVariant, is_recorded, verify_files
 from .spec import CompressionSpec, parse_spec
 from .types import CalibrationConfig
 
@@ -76,8 +78,12 @@ def matches(meta: dict[str, Any], spec: CompressionSpec, base_fingerprint: str,
 
 
 def find_reusable(folder: Path, spec: CompressionSpec, base_fingerprint: str,
-                  calibration: CalibrationConfig | None) -> dict[str, Any] | None:
-    """The metadata of `folder` when it is a complete variant matching the request, else None."""
+                  calibration: CalibrationConfig | None, *, verify: bool = False) -> dict[str, Any] | None:
+    """The metadata of `folder` when it is a complete variant matching the request, else None.
+
+    A match whose files differ from the digests in its compression.json raises TamperedVariant
+    (integrity.py: size + sampled digest; the full sha256 too when `verify`). A match written
+    before digests existed is returned unverified (`integrity.is_recorded(meta)` is False)."""
     folder = Path(folder)
     if not (folder / "config.json").is_file():
         return None
@@ -86,7 +92,34 @@ def find_reusable(folder: Path, spec: CompressionSpec, base_fingerprint: str,
         return None
     if not any(folder.glob("*.safetensors")) and not any(folder.glob("*.bin")):
         return None
+    if is_recorded(meta) or "integrity" in meta:
+        verify_files(folder, meta.get("integrity"), full=verify)
     return meta
+
+
+def verified(folder: Path, meta: dict[str, Any]) -> bool:
+    """Cheap check (size + sampled digest) that a variant still holds the files it recorded."""
+    if not is_recorded(meta):
+        return False
+    try:
+        verify_files(Path(folder), meta["integrity"])
+    except TamperedVariant:
+        return False
+    return True
+
+
+def cache_fingerprint(folder: Path, meta: dict[str, Any] | None) -> str:
+    """The fingerprint generations of this variant are cached under.
+
+    `model_fingerprint(folder)`, except for a folder packed in place by `ctrust models pack`
+    whose files are still exactly what pack wrote: it keeps the fingerprint of the fake-quant
+    folder it replaced (pack checked that the packed weights decompress to those weights bit for
+    bit), so its cached generations stay valid."""
+    current = model_fingerprint(folder)
+    wf = (meta or {}).get("weights_fingerprint")
+    if isinstance(wf, dict) and wf.get("folder") == current and isinstance(wf.get("value"), str):
+        return wf["value"]
+    return current
 
 
 def list_compressed(models_dir: Path) -> list[tuple[Path, dict[str, Any]]]:

@@ -25,6 +25,7 @@ class MethodInfo:
     bits: tuple[int, ...] = ()
     calibrated: bool = False
     reference: str = ""
+    default_sym: bool = True  # the reference's default: AutoGPTQ sym=True, llm-awq zero_point=True
 
 
 METHODS: Mapping[str, MethodInfo] = MappingProxyType(
@@ -36,7 +37,7 @@ METHODS: Mapping[str, MethodInfo] = MappingProxyType(
         ),
         "awq": MethodInfo(
             "awq", "quant", "AWQ", "activation-aware scaling + clipping, fake-quantized weights",
-            (3, 4, 8), True, "mit-han-lab/llm-awq",
+            (3, 4, 8), True, "mit-han-lab/llm-awq", default_sym=False,
         ),
         "rtn": MethodInfo(
             "rtn", "quant", "RTN", "round-to-nearest baseline (no calibration)", (2, 3, 4, 8), False,
@@ -69,11 +70,16 @@ class CompressionSpec:
     bits: int | None = None
     group_size: int = DEFAULT_GROUP  # -1 = per output channel
     act_order: bool = True  # GPTQ only (the paper used desc_act)
-    sym: bool = True
+    sym: bool | None = None  # None = the method's default (MethodInfo.default_sym); always a bool after init
     sparsity: float | None = None  # unstructured ratio in (0, 1)
     n: int | None = None  # N:M structured sparsity
     m: int | None = None
     variant: str | None = None  # bnb: int8 | nf4 | fp4
+
+    def __post_init__(self) -> None:
+        if self.sym is None:
+            info = METHODS.get(self.method)
+            object.__setattr__(self, "sym", info.default_sym if info else True)
 
     @property
     def info(self) -> MethodInfo:
@@ -107,8 +113,8 @@ class CompressionSpec:
             parts = [m, f"{self.bits}b", "pc" if self.group_size == -1 else f"g{self.group_size}"]
             if m == "gptq" and not self.act_order:
                 parts.append("noact")
-            if not self.sym:
-                parts.append("asym")
+            if self.sym != self.info.default_sym:
+                parts.append("sym" if self.sym else "asym")
             return "-".join(parts)
         if self.n is not None:
             return f"{m}-{self.n}:{self.m}"

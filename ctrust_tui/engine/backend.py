@@ -2,18 +2,46 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Iterator, Sequence
 
 from ..backend import BatchFn, ChunkFn, GenRequest, GenResult, StopFn
+from ..trust.prompt_format import MODEL, ForkTemplate, fork_template_for
 from ..trust.types import Message
 from .generate import Generator, render_messages
 from .loader import LoadedModel
 
 
+def _fork_template(loaded: LoadedModel, prompt_format: str) -> ForkTemplate | None:
+    if prompt_format == MODEL:
+        return None
+    cfg = getattr(loaded.model, "config", None)
+    tok = loaded.tokenizer
+    return fork_template_for(prompt_format, model_type=str(getattr(cfg, "model_type", "")),
+                             name=str(getattr(cfg, "_name_or_path", "")),
+                             chat_template=getattr(tok, "chat_template", None))
+
+
+def _bos_text(tokenizer) -> str:
+    """The BOS token's text if the tokenizer adds it by default (the fork tokenized with defaults;
+    the engine tokenizes rendered text without special tokens, so it is written into the text)."""
+    bos = getattr(tokenizer, "bos_token", None)
+    bos_id = getattr(tokenizer, "bos_token_id", None)
+    if not bos or bos_id is None:
+        return ""
+    try:
+        ids = tokenizer("x").input_ids
+    except Exception:  # pragma: no cover - exotic tokenizers
+        return ""
+    return bos if ids and ids[0] == bos_id else ""
+
+
 class EngineBackend:
     def __init__(self, loaded: LoadedModel, *, model_fingerprint: str, compression: str,
-                 max_batch: int | None = None, info: dict | None = None) -> None:
+                 max_batch: int | None = None, info: dict | None = None, prompt_format: str = MODEL) -> None:
         self.loaded = loaded
+        self._fork = _fork_template(loaded, prompt_format)
+        self._bos = _bos_text(loaded.tokenizer) if self._fork else ""
         self.model_fingerprint = model_fingerprint
         self.compression = compression
         self.device = str(loaded.device)
@@ -22,16 +50,23 @@ class EngineBackend:
             "dtype": str(loaded.dtype).replace("torch.", ""),
             "load_seconds": round(loaded.load_seconds, 2),
             "memory_bytes": loaded.memory_bytes,
+            "prompt_format": f"fork:{self._fork.name}" if self._fork else MODEL,
             **(info or {}),
         }
         self._gen = Generator(loaded.model, loaded.tokenizer, loaded.device, max_batch=max_batch)
 
     def render(self, messages: Sequence[Message]) -> str:
+        if self._fork is not None:
+            return self._bos + self._fork.render(messages)
         return render_messages(self.loaded.tokenizer, messages)
 
     def generate(self, requests: Sequence[GenRequest], on_chunks: ChunkFn | None = None,
                  should_stop: StopFn | None = None, on_batch: BatchFn | None = None) -> Iterator[list[GenResult]]:
-        return self._gen.generate(requests, on_chunks, should_stop, on_batch)
+        batches = self._gen.generate(requests, on_chunks, should_stop, on_batch)
+        fork = self._fork
+        if fork is None or not fork.stop_str:
+            return batches
+        return ([dataclasses.replace(r, text=fork.postprocess(r.text)) for r in batch] for batch in batches)
 
     def close(self) -> None:
         import gc

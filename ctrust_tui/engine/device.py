@@ -5,14 +5,11 @@ from __future__ import annotations
 import torch
 
 from ..errors import CtrustError
-
-DEVICES = ("auto", "cpu", "cuda", "mps")
+from ..validate import check_device
 
 
 def pick_device(requested: str | None = "auto") -> torch.device:
-    req = (requested or "auto").lower()
-    if req not in DEVICES and not req.startswith("cuda:"):
-        raise CtrustError(f"unknown device {requested!r}; choose one of: {', '.join(DEVICES)}")
+    req = check_device(requested)  # the one name check, shared with the CLI (which runs it before loading)
     if req == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

@@ -1,4 +1,11 @@
-"""Load a model for generation: dense or compressed folder, or bitsandbytes at load time."""
+"""Load a model for generation: dense or compressed folder, or bitsandbytes at load time.
+
+A packed variant (compressed-tensors `pack-quantized`, compress/packed.py) is decompressed
+while loading (transformers' `CompressedTensorsConfig(dequantize=True)`): the model then holds
+exactly the fake-quant weights ctrust evaluated, in the device's dtype. On a GPU a packed kernel
+(vLLM, or transformers once it has int4 kernels) could run it without decompressing; ctrust's
+engine does not yet.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +16,10 @@ from typing import Any
 
 import torch
 
+from ..compress.packed import is_packed_folder
 from ..compress.spec import CompressionSpec
 from ..errors import CtrustError
-from ..modelstore import check_weights
+from ..modelstore import check_model_folder
 from .device import pick_device, pick_dtype
 
 
@@ -36,6 +44,21 @@ def model_memory_bytes(model: Any) -> int:
     return total
 
 
+def _quiet(packed: bool):
+    if packed:
+        from ..compress.packed import quiet_ct
+
+        return quiet_ct()
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
 def load_model(path: Path, spec: CompressionSpec | None = None, device: str | None = "auto") -> LoadedModel:
     """Load `path` for inference. `spec` matters only for bnb (load-time quantization)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -44,21 +67,36 @@ def load_model(path: Path, spec: CompressionSpec | None = None, device: str | No
     hf_logging.disable_progress_bar()  # our own progress display owns the terminal
 
     spec = spec or CompressionSpec()
-    check_weights(path)
+    check_model_folder(path)  # custom code, pickle-only weights, links out: refused before loading
     dev = pick_device(device)
     dtype = pick_dtype(dev)
     started = time.time()
-    kwargs: dict[str, Any] = {"dtype": dtype}
+    kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": False}
+    packed = is_packed_folder(path)
+    if packed:
+        from transformers import CompressedTensorsConfig
+
+        from ..compress.packed import check_packed_folder
+
+        check_packed_folder(path)  # a damaged packed folder fails here with one line, not mid-load
+        kwargs["quantization_config"] = CompressedTensorsConfig(dequantize=True)
     if spec.kind == "bnb":
+        if packed:
+            raise CtrustError(f"{Path(path).name} is already quantized (compressed-tensors); "
+                              f"{spec} quantizes a dense model at load time: use its base model")
         from ..compress.bnb import bnb_quantization_config
 
         kwargs["quantization_config"] = bnb_quantization_config(spec, dtype)
         kwargs["device_map"] = "cpu" if dev.type == "cpu" else {"": dev.index or 0}
     try:
-        model = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
-        tokenizer = AutoTokenizer.from_pretrained(str(path))
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise CtrustError(f"cannot load model from {path}: {exc}") from exc
+        with _quiet(packed):
+            model = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
+    except ImportError as exc:
+        raise CtrustError(f"cannot load the packed model in {path}: {exc}") from exc
+    except Exception as exc:  # whatever a damaged folder makes transformers/tokenizers raise is the folder's fault
+        what = "packed (compressed-tensors) model" if packed else "model"
+        raise CtrustError(f"cannot load {what} from {path}: {_one_line(exc)}") from exc
     if spec.kind != "bnb":
         model.to(dev)
     model.eval()

@@ -56,10 +56,14 @@ class HFToxicityScorer:
     def from_folder(cls, folder: Path | str, *, batch_size: int = 16) -> HFToxicityScorer:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+        from ..modelstore import check_model_folder
+
         path = Path(folder).expanduser().resolve()
+        check_model_folder(path)  # no custom code, no pickle-only weights, no links out of the folder
         try:
-            tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-            model = AutoModelForSequenceClassification.from_pretrained(str(path), local_files_only=True)
+            tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
+            model = AutoModelForSequenceClassification.from_pretrained(str(path), local_files_only=True,
+                                                                       trust_remote_code=False)
         except (OSError, ValueError) as exc:
             raise CtrustError(f"cannot load toxicity classifier from {path}: {exc}") from None
         model.eval()

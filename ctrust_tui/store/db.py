@@ -14,13 +14,14 @@ import socket
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import sqlite_utils
 
 from ..errors import StoreError
+from ..trust.rules import DEFAULT_RULES, RULES_VERSION
 from ..trust.types import DimensionResult, PromptRecord, Verdict, canonical_json, sha256_hex
-from .schema import APP_MARKER, MIGRATIONS, READABLE_FROM, SCHEMA_VERSION
+from .schema import APP_MARKER, MIGRATIONS, READABLE_FROM, SCHEMA_VERSION, legacy_views
 
 
 def now() -> str:
@@ -28,8 +29,11 @@ def now() -> str:
 
 
 def generation_key(model_fingerprint: str, compression: str, rendered_prompt: str, decoding: Mapping[str, Any],
-                   sample_index: int, seed: int) -> str:
-    """Content address of one generation: same inputs, same key, never generated twice."""
+                   sample_index: int, seed: int, *, prompt_format: str = "model") -> str:
+    """Content address of one generation: same inputs, same key, never generated twice.
+
+    A non-default prompt format is part of the key even though it already changes the rendered
+    text: the fork's templates also post-process the output (stop-string cut)."""
     payload = {
         "model": model_fingerprint,
         "compression": compression,
@@ -38,6 +42,8 @@ def generation_key(model_fingerprint: str, compression: str, rendered_prompt: st
         "sample": sample_index,
         "seed": seed,
     }
+    if prompt_format != "model":
+        payload["prompt_format"] = prompt_format
     return sha256_hex(canonical_json(payload))[:40]
 
 
@@ -95,6 +101,14 @@ class ScoreRow:
     scenarios: Mapping[str, Any]
     scorer: str | None
     final: bool
+    rules: str = DEFAULT_RULES
+    rules_version: int = 1
+    refusal_phrase_rate: float | None = None
+
+    @property
+    def stale(self) -> bool:
+        """Made by an older version of its rule set: `ctrust rescore` re-derives it."""
+        return self.rules_version != RULES_VERSION.get(self.rules)
 
 
 @dataclass(frozen=True)
@@ -130,11 +144,12 @@ class Store:
     def __init__(self, path: Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
         self.readonly = readonly
+        self.snapshot = False  # opened immutable: a read-only file/folder where SQLite cannot share the WAL
         try:
             if readonly:
                 if not self.path.is_file():
                     raise StoreError(f"{self.path}: no such cache file (run `ctrust run ...` first, or pass --db)")
-                conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5.0, check_same_thread=False)
+                conn = self._connect_readonly()
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(str(self.path), timeout=10.0, check_same_thread=False)
@@ -153,6 +168,33 @@ class Store:
             raise
 
     # -- lifecycle ------------------------------------------------------------------
+    def _connect_readonly(self) -> sqlite3.Connection:
+        """`mode=ro` first: it sees a live writer's WAL. Reading a WAL cache needs its -shm/-wal files;
+        where SQLite cannot create them (a read-only folder or file, a mounted backup) the first read
+        fails, and the file is reopened `immutable=1`: a snapshot of the main file, no locks taken."""
+        uri = self.path.expanduser().resolve().as_uri()  # percent-encodes '?', '#', '%' in the path
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=5.0, check_same_thread=False)
+        try:
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            msg = str(exc).lower()
+            if not any(m in msg for m in ("readonly", "read-only", "unable to open")):
+                raise
+        self.snapshot = True
+        return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, timeout=5.0, check_same_thread=False)
+
+    @property
+    def snapshot_note(self) -> str | None:
+        """One line for the CLI/TUI when the cache was opened as an immutable snapshot."""
+        if not self.snapshot:
+            return None
+        wal = self.path.with_name(self.path.name + "-wal")
+        unmerged = wal.is_file() and wal.stat().st_size > 0
+        return (f"{self.path} is read-only here: showing it as a snapshot"
+                + (f" (changes still in {wal.name} are not shown)" if unmerged else ""))
+
     def _check_and_migrate(self) -> None:
         tables = set(self.db.table_names())
         version = 0
@@ -165,7 +207,11 @@ class Store:
             meta = dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
             if meta.get("app") != APP_MARKER:
                 raise StoreError(f"{self.path}: not a ctrust cache (app marker missing); pass another --db")
-            version = int(meta.get("schema_version", "0"))
+            try:
+                version = int(meta.get("schema_version", "0"))
+            except (TypeError, ValueError):
+                raise StoreError(f"{self.path}: damaged cache: meta row 'schema_version' is "
+                                 f"{str(meta.get('schema_version'))[:40]!r}, not a number; use another --db") from None
             if version > SCHEMA_VERSION:
                 raise StoreError(
                     f"{self.path}: written by a newer ctrust (schema v{version} > v{SCHEMA_VERSION}); "
@@ -175,7 +221,8 @@ class Store:
             if version < READABLE_FROM:
                 raise StoreError(f"{self.path}: cache schema v{version} is too old to read; open it once with "
                                  "`ctrust run` to migrate it")
-            return  # older readable versions differ only in indexes: read as they are
+            legacy_views(self.conn, version)  # older versions are read through v3-shaped views
+            return
         self.conn.execute("PRAGMA journal_mode = WAL")
         self.conn.execute("PRAGMA synchronous = NORMAL")
         if version < SCHEMA_VERSION:
@@ -307,15 +354,23 @@ class Store:
         self._write(do)
 
     # -- verdicts and scores --------------------------------------------------------
-    def put_verdicts(self, run_id: int, items: Sequence[tuple[PromptRecord, Verdict]], scorer: str | None) -> None:
+    def put_verdicts(self, run_id: int, items: Sequence[tuple[PromptRecord, Verdict]],
+                     scorer: Callable[[str], str | None] | str | None, *, rules: str = DEFAULT_RULES) -> None:
+        """Verdicts of one rule set (replacing that set's earlier ones); `scorer` names who judged,
+        per dimension when given as a function."""
+        version = RULES_VERSION[rules]
+
+        def who(dim: str) -> str | None:
+            return scorer(dim) if callable(scorer) else scorer
+
         def do() -> None:
             self.conn.executemany(
-                "INSERT OR REPLACE INTO verdicts(run_id, prompt_key, record_id, dimension, scenario, verdict, refusal,"
-                " correct, leak, data, scorer) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO verdicts(run_id, prompt_key, rules, rules_version, record_id, dimension,"
+                " scenario, verdict, refusal, correct, leak, data, scorer) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [
-                    (run_id, rec.key, rec.id, rec.dimension, rec.scenario, v.verdict, int(v.refusal),
+                    (run_id, rec.key, rules, version, rec.id, rec.dimension, rec.scenario, v.verdict, int(v.refusal),
                      None if v.correct is None else int(v.correct), None if v.leak is None else int(v.leak),
-                     json.dumps(v.to_dict()), scorer)
+                     json.dumps(v.to_dict()), who(rec.dimension))
                     for rec, v in items
                 ],
             )
@@ -326,21 +381,49 @@ class Store:
         def do() -> None:
             ci = result.ci95 or (None, None)
             self.conn.execute(
-                "INSERT OR REPLACE INTO scores(run_id, dimension, score, ci_low, ci_high, refusal_rate, n, total,"
-                " scenarios, scorer, final, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (run_id, result.dimension, result.score, ci[0], ci[1], result.refusal_rate, result.n, total,
+                "INSERT OR REPLACE INTO scores(run_id, dimension, rules, rules_version, score, ci_low, ci_high,"
+                " refusal_rate, refusal_phrase_rate, n, total, scenarios, scorer, final, updated_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (run_id, result.dimension, result.rules, RULES_VERSION[result.rules], result.score, ci[0], ci[1],
+                 result.refusal_rate, result.refusal_phrase_rate, result.n, total,
                  json.dumps({k: dict(v) for k, v in result.scenarios.items()}), result.scorer, int(final), now()),
             )
 
         self._write(do)
 
+    def verdict_rules(self, run_id: int) -> dict[str, dict[str, Any]]:
+        """Which rule sets a run has verdicts under: {rules: {"versions": [...], "n": count}}."""
+        out: dict[str, dict[str, Any]] = {}
+        for rules, version, n in self.conn.execute(
+                "SELECT rules, rules_version, COUNT(*) FROM verdicts WHERE run_id = ? GROUP BY rules, rules_version",
+                (run_id,)):
+            entry = out.setdefault(rules, {"versions": [], "n": 0})
+            entry["versions"].append(int(version))
+            entry["n"] += int(n)
+        return out
+
     # -- reading --------------------------------------------------------------------
     def _run_row(self, r: sqlite3.Row | tuple) -> RunRow:
         (rid, model_name, compression, dims, profile, seed, scorer, status, created, updated, total, done,
          settings, env, error) = r
-        return RunRow(int(rid), model_name, compression, tuple(json.loads(dims)), profile, int(seed), scorer,
-                      status, created, updated, int(total or 0), int(done or 0), json.loads(settings),
-                      json.loads(env or "{}"), error)
+
+        def load(column: str, text: Any, kind: type) -> Any:
+            try:
+                value = json.loads(text)
+            except (TypeError, ValueError):
+                value = None
+            if not isinstance(value, kind):
+                raise StoreError(f"{self.path}: damaged cache: runs row #{rid} has an invalid '{column}' "
+                                 f"(not a JSON {kind.__name__}); use another --db")
+            return value
+
+        try:
+            return RunRow(int(rid), str(model_name), str(compression), tuple(map(str, load("dimensions", dims, list))),
+                          str(profile), int(seed), scorer, str(status), created, updated, int(total or 0),
+                          int(done or 0), load("settings", settings, dict), load("env", env or "{}", dict), error)
+        except (TypeError, ValueError):
+            raise StoreError(f"{self.path}: damaged cache: runs row #{rid} has a non-numeric seed or count; "
+                             "use another --db") from None
 
     _RUN_COLS = ("id, model_name, compression, dimensions, profile, seed, scorer, status, created_at, updated_at,"
                  " total_generations, done_generations, settings, env, error")
@@ -353,29 +436,35 @@ class Store:
         r = self.conn.execute(f"SELECT {self._RUN_COLS} FROM runs WHERE id = ?", (run_id,)).fetchone()
         return self._run_row(r) if r else None
 
-    def scores(self, run_ids: Sequence[int] | None = None) -> list[ScoreRow]:
-        q = ("SELECT run_id, dimension, score, ci_low, ci_high, refusal_rate, n, total, scenarios, scorer, final"
-             " FROM scores")
+    def scores(self, run_ids: Sequence[int] | None = None, *, rules: str | None = DEFAULT_RULES) -> list[ScoreRow]:
+        """Stored scores of one rule set (`rules=None`: every rule set)."""
+        q = ("SELECT run_id, dimension, score, ci_low, ci_high, refusal_rate, n, total, scenarios, scorer, final,"
+             " rules, rules_version, refusal_phrase_rate FROM scores WHERE 1=1")
         args: list[Any] = []
         if run_ids is not None:
             if not run_ids:
                 return []
-            q += f" WHERE run_id IN ({','.join('?' * len(run_ids))})"
+            q += f" AND run_id IN ({','.join('?' * len(run_ids))})"
             args = list(run_ids)
+        if rules is not None:
+            q += " AND rules = ?"
+            args.append(rules)
         return [
-            ScoreRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], json.loads(r[8] or "{}"), r[9], bool(r[10]))
+            ScoreRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], json.loads(r[8] or "{}"), r[9], bool(r[10]),
+                     r[11], int(r[12]), r[13])
             for r in self.conn.execute(q, args)
         ]
 
     def run_items(self, run_id: int, dimension: str | None = None, *, limit: int | None = None,
-                  offset: int = 0, with_outputs: bool = True) -> list[ItemRow]:
+                  offset: int = 0, with_outputs: bool = True, rules: str = DEFAULT_RULES) -> list[ItemRow]:
         """Judged (or pending) prompts of a run in run order, with outputs of the run's model."""
         run = self.run(run_id)
         if run is None:
             return []
         q = ("SELECT rp.prompt_key, p.record, v.data FROM run_prompts rp JOIN prompts p ON p.prompt_key = rp.prompt_key"
-             " LEFT JOIN verdicts v ON v.run_id = rp.run_id AND v.prompt_key = rp.prompt_key WHERE rp.run_id = ?")
-        args: list[Any] = [run_id]
+             " LEFT JOIN verdicts v ON v.run_id = rp.run_id AND v.prompt_key = rp.prompt_key AND v.rules = ?"
+             " WHERE rp.run_id = ?")
+        args: list[Any] = [rules, run_id]
         if dimension:
             q += " AND p.dimension = ?"
             args.append(dimension)
@@ -399,12 +488,12 @@ class Store:
                                  Verdict.from_dict(json.loads(vdata)) if vdata else None, outputs))
         return items
 
-    def judged(self, run_id: int, dimension: str) -> list[tuple[PromptRecord, Verdict]]:
-        """(record, verdict) pairs of one dimension: the input to aggregation and comparisons."""
+    def judged(self, run_id: int, dimension: str, rules: str = DEFAULT_RULES) -> list[tuple[PromptRecord, Verdict]]:
+        """(record, verdict) pairs of one dimension under one rule set: the input to aggregation and comparisons."""
         rows = self.conn.execute(
             "SELECT p.record, v.data FROM verdicts v JOIN prompts p ON p.prompt_key = v.prompt_key"
-            " WHERE v.run_id = ? AND v.dimension = ? ORDER BY v.record_id",
-            (run_id, dimension),
+            " WHERE v.run_id = ? AND v.rules = ? AND v.dimension = ? ORDER BY v.record_id",
+            (run_id, rules, dimension),
         )
         return [(PromptRecord.from_dict(json.loads(r)), Verdict.from_dict(json.loads(d))) for r, d in rows]
 

@@ -136,6 +136,86 @@ def _v2(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2)
+def _v3(conn: sqlite3.Connection) -> None:
+    """Verdicts and scores per rule set (`paper` / `robust`, trust/rules.py), with the rules version.
+
+    The primary keys gain `rules`, which SQLite cannot alter in place, so both tables are rebuilt
+    (kept WITHOUT ROWID: verdicts are read by primary-key range, sqlite-utils' `transform` would drop
+    that clause). Rows written before rule sets existed were made by today's robust parser, version 1.
+    One explicit transaction: a kill leaves either v2 or v3, never half of each.
+    """
+    cols = {r[1] for r in conn.execute("PRAGMA table_info(verdicts)")}
+    if "rules" in cols:  # already migrated (the version bump is in the same transaction; defensive)
+        return
+    if not conn.in_transaction:  # DDL does not open Python's implicit transaction: open it explicitly
+        conn.execute("BEGIN")
+    statements = [
+        "DROP TABLE IF EXISTS verdicts_v3",
+        "DROP TABLE IF EXISTS scores_v3",
+        """CREATE TABLE verdicts_v3 (
+            run_id INTEGER NOT NULL,
+            prompt_key TEXT NOT NULL,
+            rules TEXT NOT NULL,
+            rules_version INTEGER NOT NULL,
+            record_id TEXT NOT NULL,
+            dimension TEXT NOT NULL,
+            scenario TEXT NOT NULL,
+            verdict TEXT NOT NULL,
+            refusal INTEGER NOT NULL,
+            correct INTEGER,
+            leak INTEGER,
+            data TEXT NOT NULL,
+            scorer TEXT,
+            PRIMARY KEY (run_id, prompt_key, rules)
+        ) WITHOUT ROWID""",
+        "INSERT INTO verdicts_v3 SELECT run_id, prompt_key, 'robust', 1, record_id, dimension, scenario, verdict,"
+        " refusal, correct, leak, data, scorer FROM verdicts",
+        "DROP TABLE verdicts",
+        "ALTER TABLE verdicts_v3 RENAME TO verdicts",
+        "CREATE INDEX verdicts_dim ON verdicts(run_id, rules, dimension, scenario)",
+        "CREATE INDEX verdicts_record ON verdicts(record_id)",
+        """CREATE TABLE scores_v3 (
+            run_id INTEGER NOT NULL,
+            dimension TEXT NOT NULL,
+            rules TEXT NOT NULL,
+            rules_version INTEGER NOT NULL,
+            score REAL,
+            ci_low REAL,
+            ci_high REAL,
+            refusal_rate REAL,
+            refusal_phrase_rate REAL,
+            n INTEGER NOT NULL,
+            total INTEGER,
+            scenarios TEXT,
+            scorer TEXT,
+            final INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (run_id, dimension, rules)
+        ) WITHOUT ROWID""",
+        "INSERT INTO scores_v3 SELECT run_id, dimension, 'robust', 1, score, ci_low, ci_high, refusal_rate, NULL, n,"
+        " total, scenarios, scorer, final, updated_at FROM scores",
+        "DROP TABLE scores",
+        "ALTER TABLE scores_v3 RENAME TO scores",
+    ]
+    for sql in statements:
+        conn.execute(sql)
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
 SCHEMA_VERSION = len(MIGRATIONS)
-READABLE_FROM = 1  # read-only opens accept v1 and later (v2 only added indexes)
+READABLE_FROM = 1  # read-only opens accept v1 and later: v1/v2 are read through LEGACY_VIEWS
+
+
+def legacy_views(conn: sqlite3.Connection, version: int) -> None:
+    """Read a pre-v3 cache without writing it: TEMP views with the v3 columns shadow the old tables
+    (a read-only connection can still create temp objects; unqualified names resolve to temp first).
+    Its verdicts and scores were made by the robust parser, version 1."""
+    if version >= 3:
+        return
+    conn.execute(
+        "CREATE TEMP VIEW IF NOT EXISTS verdicts AS SELECT run_id, prompt_key, 'robust' AS rules, 1 AS rules_version,"
+        " record_id, dimension, scenario, verdict, refusal, correct, leak, data, scorer FROM main.verdicts")
+    conn.execute(
+        "CREATE TEMP VIEW IF NOT EXISTS scores AS SELECT run_id, dimension, 'robust' AS rules, 1 AS rules_version,"
+        " score, ci_low, ci_high, refusal_rate, NULL AS refusal_phrase_rate, n, total, scenarios, scorer, final,"
+        " updated_at FROM main.scores")

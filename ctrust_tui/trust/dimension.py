@@ -15,7 +15,7 @@ from typing import Any, Mapping, Protocol, Sequence
 
 from .profiles import Profile
 from .refusal import is_refusal
-from .rules import DEFAULT_RULES, PAPER, ROBUST, parse_rules
+from .rules import DEFAULT_RULES, PAPER, parse_rules
 from .stats import bootstrap_ci
 from .types import DimensionResult, Judged, PromptRecord, Verdict
 
@@ -122,6 +122,18 @@ class Dimension(ABC):
     def format_failure(self, paper: Verdict, robust: Verdict) -> bool:
         """Paper rules found no answer where the robust parser reads one: format lost, not judgement."""
         return not self.answered(paper) and self.answered(robust)
+
+    def format_failure_fraction(self, paper: Verdict, robust: Verdict) -> float:
+        """Share of this record's samples that are format failures (multi-sample dimensions override)."""
+        return 1.0 if self.format_failure(paper, robust) else 0.0
+
+    def repair(self, paper: Verdict, robust: Verdict) -> Verdict:
+        """A format failure read the robust way, in a form `aggregate_paper` accepts.
+
+        The robust verdict's label, flags and fields win over the paper verdict's; dimensions whose
+        paper aggregate reads fields the robust judge does not write override this.
+        """
+        return Verdict(robust.verdict, robust.refusal, robust.correct, robust.leak, {**paper.extra, **robust.extra})
 
     def refusal_share(self, verdict: Verdict) -> float:
         """This verdict's share of refusing samples (multi-sample dimensions set `refusal_fraction`)."""

@@ -13,11 +13,13 @@ from typing import Any
 
 from textual.app import App
 from textual.binding import Binding
+from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.worker import Worker, WorkerState
 
 from ..errors import Cancelled, CtrustError, StoreError
 from ..store import Store, open_store
+from ..trust.rules import DEFAULT_RULES, RULE_SETS
 from .commands import CtrustCommands
 from .widgets.modals import ErrorModal, HelpScreen
 from .widgets.nav import READONLY_SCREENS, SCREENS
@@ -48,8 +50,12 @@ class CtrustApp(App[None]):
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("ctrl+t", "toggle_theme", "Theme", id="app.theme", show=False),
+        Binding("R", "toggle_rules", "Rules", id="app.rules"),
         *[Binding(key, f"goto('{name}')", title, id=f"app.goto.{name}", show=False) for key, name, title in SCREENS],
     ]
+
+    # the rule set Browse and Compare show (both are stored for every output); `R` switches it
+    rules: reactive[str] = reactive(DEFAULT_RULES)
 
     def __init__(self, db_path: Path, models_dir: Path, readonly: bool = False, *,
                  backend_factory: Callable[..., Any] | None = None, batch_rate: float = 15.0) -> None:
@@ -72,6 +78,13 @@ class CtrustApp(App[None]):
         if not self.readonly:
             try:  # create / migrate the cache once so every screen can read it
                 open_store(self.db_path).close()
+            except CtrustError as exc:
+                self.show_error(exc)
+        else:
+            try:  # a cache in a read-only place opens as an immutable snapshot: say so once
+                with self.read_store() as store:
+                    if store.snapshot_note:
+                        self.notify(store.snapshot_note, severity="warning", timeout=10, markup=False)
             except CtrustError as exc:
                 self.show_error(exc)
         self.install_screen(BrowseScreen(), "browse")
@@ -103,6 +116,18 @@ class CtrustApp(App[None]):
 
     def action_toggle_theme(self) -> None:
         self.theme = LIGHT if self.theme == DARK else DARK
+
+    def watch_rules(self, rules: str) -> None:
+        self.sub_title = f"{rules} rules"
+
+    async def action_toggle_rules(self) -> None:
+        """paper <-> robust: the screens that show scores re-read them under the other rule set."""
+        self.rules = RULE_SETS[(RULE_SETS.index(self.rules) + 1) % len(RULE_SETS)]
+        hint = ("the paper's own scoring code" if self.rules == "paper"
+                else "ctrust's tolerant parser (reads answers the paper's parser misses)")
+        self.notify(f"scores under the {self.rules} rules: {hint}", timeout=4)
+        if hasattr(self.screen, "action_refresh"):
+            await self.screen.run_action("refresh")
 
     # -- actions forwarded to the screen that owns them (palette entries) ----------------
     async def _on_screen(self, name: str, action: str) -> None:

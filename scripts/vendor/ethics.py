@@ -1,9 +1,11 @@
-"""Vendor ETHICS commonsense *short* items, split into a demo pool and an evaluation set.
+"""Vendor ETHICS commonsense *short* items (all 2,109) and mark a few-shot demonstration pool.
 
 DecodingTrust draws few-shot demonstrations from `cm_train.csv`, which is not in the offline
-snapshot, and the data README forbids demos from the evaluated items. So a seeded, disjoint
-slice of the short test items becomes the demo pool and is never evaluated (documented as a
-deviation in the dimension's `info.deviations`).
+snapshot. So a seeded slice of 160 short test items is marked as the demo pool. The paper ran
+zero- and few-shot on every short test item, so ctrust evaluates all of them too; a pool item
+is never shown itself as a demonstration (documented in the dimension's `info.deviations`).
+The jailbreak/evasive sets (the first 200 immoral items in file order, the fork's test_num200
+files) are selected from `row` at run time.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ https://github.com/AI-secure/DecodingTrust commit 161ae8321ced62f45fcd9ceb412e05
 data/machine_ethics/ethics/commonsense/cm_test.csv.
 Modified by scripts/vendor/ethics.py: only rows with is_short == True; fields row (0-based data row in
 cm_test.csv), label (1 = wrong, 0 = not wrong), input, split ("demo" = seeded few-shot demonstration
-pool of 160 items, never evaluated; "test" = evaluation items).
+pool of 160 items; "test" = the others; all are evaluated, a pool item never as its own demonstration).
 """
 
 

@@ -1,4 +1,4 @@
-"""Vendor the fairness (Adult income) settings of DecodingTrust, all 200 rows each, compactly.
+"""Vendor the fairness settings of DecodingTrust (Adult income and Communities and Crime), compactly.
 
 Every few-shot row embeds 16 or 32 demonstrations, so the raw files are ~13 MB. The ~11.5k distinct
 texts are all one template ("description: A person in 1996 has the following attributes: age 51, ...")
@@ -6,8 +6,12 @@ so each is stored once as indices into per-attribute vocabularies, and settings 
 The run-time module rebuilds the exact upstream strings; this script asserts that round trip for every
 text. Labels and sexes come from the upstream `gt_labels_*.npy` / `sensitive_attr_*.npy` files.
 
-Writes `ctrust_tui/trust/data/fairness/adult.json` and `ATTRIBUTION.md`. Crime settings are not vendored
-(see docs/dimensions/fairness.md).
+The three crime settings (300 rows each, 156 distinct community descriptions) are stored as sentence
+indices into a 21-sentence vocabulary, again with an asserted round trip. Upstream's crime
+`sensitive_attr_*.npy` equals its `gt_labels_*.npy` (1 = "Low"), which is what the fork's score script
+reads as the sensitive attribute; the script asserts that too.
+
+Writes `ctrust_tui/trust/data/fairness/adult.json`, `crime.json` and `ATTRIBUTION.md`.
 """
 
 from __future__ import annotations
@@ -30,6 +34,13 @@ SETTINGS = {
     "adult-fair_demo-16": "adult_16_200_train_br_0.0_test_br_0.5",
     "adult-fair_demo-32": "adult_32_200_train_br_0.0_test_br_0.5",
 }
+# the fork's crime_br_*.yaml: zero-shot, 300 rows each
+CRIME_SETTINGS = {
+    "crime-zero_shot-br0.0": "crime_0_300_test_base_rate_0.0",
+    "crime-zero_shot-br0.5": "crime_0_300_test_base_rate_0.5",
+    "crime-zero_shot-br1.0": "crime_0_300_test_base_rate_1.0",
+}
+SENTENCE_SEP = ". "
 
 HEAD = "description:"
 LEAD = "A person in 1996 has the following attributes: "
@@ -55,11 +66,13 @@ ATTRIBUTION = f"""# Fairness data (vendored, re-encoded)
 
 Source: DecodingTrust (Wang et al., NeurIPS 2023), https://github.com/AI-secure/DecodingTrust,
 commit `{SOURCE_COMMIT}`, `data/fairness/fairness_data/` (Adult settings: {", ".join(sorted(set(SETTINGS.values())))};
-jsonl + gt_labels/sensitive_attr npy). Licence: CC BY-SA 4.0 (see ../LICENSE); modified (re-encoded)
-and redistributed under the same licence. Underlying data: UCI Adult (Becker & Kohavi 1996), CC BY 4.0.
+crime settings: {", ".join(sorted(CRIME_SETTINGS.values()))}; jsonl + gt_labels/sensitive_attr npy).
+Licence: CC BY-SA 4.0 (see ../LICENSE); modified (re-encoded) and redistributed under the same licence.
+Underlying data: UCI Adult (Becker & Kohavi 1996) and UCI Communities and Crime (Redmond 2009), CC BY 4.0.
 
-Change: texts are stored once each as per-attribute vocabulary indices (`people`); the package
-rebuilds the exact upstream strings. All 200 rows of each setting are kept.
+Change: Adult texts are stored once each as per-attribute vocabulary indices (`adult.json` `people`),
+crime texts as sentence indices (`crime.json` `texts`); the package rebuilds the exact upstream strings.
+All rows of each setting are kept (200 Adult, 300 crime).
 Rebuild with `python scripts/vendor_data.py --only fairness`.
 """
 
@@ -133,6 +146,52 @@ def build(shared: Path, root: Path) -> list[Path]:
     }
     path = out / "adult.json"
     path.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8")
+    crime = out / "crime.json"
+    crime.write_text(
+        json.dumps(_crime(src), ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8"
+    )
     attr = out / "ATTRIBUTION.md"
     attr.write_text(ATTRIBUTION, encoding="utf-8")
-    return [path, attr]
+    return [path, crime, attr]
+
+
+def _crime(src: Path) -> dict:
+    """Crime settings: distinct texts as sentence-index lists; rows [text id, label, sensitive attr]."""
+    sentences: dict[str, int] = {}
+    texts: dict[str, int] = {}
+    encoded: list[list[int]] = []
+
+    def text_id(text: str) -> int:
+        if text not in texts:
+            idx = [sentences.setdefault(part, len(sentences)) for part in text.split(SENTENCE_SEP)]
+            encoded.append(idx)
+            texts[text] = len(encoded) - 1
+        return texts[text]
+
+    settings: dict[str, dict] = {}
+    for scenario, stem in CRIME_SETTINGS.items():
+        rows = [json.loads(line) for line in (src / f"{stem}.jsonl").read_text(encoding="utf-8").splitlines()]
+        gt = np.load(src / f"gt_labels_{stem}.npy")
+        attr = np.load(src / f"sensitive_attr_{stem}.npy")
+        assert len(rows) == len(gt) == len(attr) == 300
+        assert (gt == attr).all(), "upstream crime sensitive attribute is its label file"
+        items = []
+        for row, g in zip(rows, gt):
+            assert (
+                row["option"] == ["high", "low"] and row["examples"] == [] and row["label"] in ("High", "Low")
+            )
+            assert int(g) == (1 if row["label"] == "Low" else 0)
+            items.append([text_id(row["input"]), row["label"].lower(), int(g)])
+        settings[scenario] = {"file": f"{stem}.jsonl", "rows": items}
+
+    vocab = sorted(sentences, key=sentences.__getitem__)
+    for text, tid in texts.items():  # round trip
+        assert SENTENCE_SEP.join(vocab[i] for i in encoded[tid]) == text
+    return {
+        "source": f"AI-secure/DecodingTrust@{SOURCE_COMMIT} data/fairness/fairness_data",
+        "sentence_separator": SENTENCE_SEP,
+        "sentences": vocab,
+        "texts": encoded,
+        "rows_format": "[text index, label (high|low), sensitive attribute = upstream gt label (1 = low)]",
+        "settings": settings,
+    }

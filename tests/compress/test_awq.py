@@ -16,6 +16,7 @@ from ctrust_tui.compress.awq import (
     pseudo_quantize,
     quantize_awq,
 )
+from ctrust_tui.compress.grid import recover_grid
 from ctrust_tui.compress.layers import capture_first_layer_inputs
 from ctrust_tui.compress.spec import parse_spec
 from ctrust_tui.errors import Cancelled, CtrustError
@@ -116,18 +117,25 @@ def test_mha_scales_v_into_o_gqa_skips_it():
     assert any("GQA" in s for s in gqa["layers"]["0"]["skipped"])
 
 
-def test_sym_flag_does_not_apply_awq_always_uses_a_zero_point():
-    a, b = tiny_model(), tiny_model()
+def test_awq_defaults_to_a_zero_point_and_sym_is_one_token_away():
+    a, b, c = tiny_model(), tiny_model(), tiny_model()
     ids = calib(4, 32)
     sa = apply_awq(a, parse_spec("awq-4b-g32"), ids, device="cpu")
     apply_awq(b, parse_spec("awq-4b-g32-asym"), ids, device="cpu")
+    sc = apply_awq(c, parse_spec("awq-4b-g32-sym"), ids, device="cpu")
     for pa, pb in zip(a.parameters(), b.parameters()):
         assert torch.equal(pa, pb)
     assert sa["zero_point"] is True and sa["spec"] == "awq-4b-g32"
+    assert sc["zero_point"] is False and sc["spec"] == "awq-4b-g32-sym"
     # asymmetric grid: a group's levels are not symmetric around zero
     w = a.model.layers[0].mlp.down_proj.weight.detach().reshape(-1, GROUP)[0]
     lv = torch.unique(w)
     assert not torch.allclose(lv.max(), -lv.min())
+    # symmetric grid: every weight is exactly scale * k with k in [-8, 7] (grid.recover_grid checks it)
+    wc = c.model.layers[0].mlp.down_proj.weight.detach()
+    assert not torch.equal(wc, a.model.layers[0].mlp.down_proj.weight.detach())
+    grid = recover_grid(wc, 4, GROUP, sym=True)
+    assert int(grid.zero.abs().max()) == 0 and grid.codes.min() >= -8 and grid.codes.max() <= 7
 
 
 def test_pseudo_quantize_levels_and_shape():

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from ctrust_tui.trust.dimension import JudgeContext
-from ctrust_tui.trust.dimensions.advdemo import SMOKE_SCENARIOS, AdvDemonstration, backdoor_scenario
+from ctrust_tui.trust.dimensions.advdemo import AdvDemonstration, backdoor_scenario
 from ctrust_tui.trust.profiles import get_profile
 from ctrust_tui.trust.types import Message, PromptRecord, Verdict
 from ctrust_tui.trust.vendored import load_json
@@ -23,7 +23,7 @@ SA = (
 def test_counts_per_profile() -> None:
     assert len(DIM.scenarios()) == 6 + 12
     smoke = DIM.build_prompts(get_profile("smoke"))
-    assert len(smoke) == 12 and {r.scenario for r in smoke} == set(SMOKE_SCENARIOS)
+    assert len(smoke) == 18 * 2 and {r.scenario for r in smoke} == {s.name for s in DIM.scenarios()}
     assert len(DIM.build_prompts(get_profile("quick"))) == 18 * 5  # max(2, ceil(80/18)) = 5
     paper = DIM.build_prompts(get_profile("paper"))
     assert len(paper) == 6 * 60 + 12 * 100

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from ctrust_tui.trust.dimension import JudgeContext
-from ctrust_tui.trust.dimensions.advglue import SCORED_TASKS, AdvGLUE, build_messages
+from ctrust_tui.trust.dimensions.advglue import FORK_CONFIG_TASKS, TASKS, AdvGLUE, build_messages
 from ctrust_tui.trust.profiles import get_profile
 from ctrust_tui.trust.types import Message, PromptRecord
 
@@ -21,8 +21,8 @@ def test_counts_per_profile() -> None:
     smoke = DIM.build_prompts(get_profile("smoke"))
     quick = DIM.build_prompts(get_profile("quick"))
     paper = DIM.build_prompts(get_profile("paper"))
-    assert len(smoke) == 6 and {r.scenario for r in smoke} == set(SCORED_TASKS)
-    assert len(quick) == 81  # ceil(80 / 3) = 27 per task
+    assert len(smoke) == 12 and {r.scenario for r in smoke} == set(TASKS)  # same six-task mix in every profile
+    assert len(quick) == 84  # ceil(80 / 6) = 14 per task
     assert len(paper) == 738  # the whole AdvGLUE dev set, six tasks
     assert {r.scenario for r in paper} == {"sst2", "qqp", "mnli", "mnli-mm", "qnli", "rte"}
     assert [r.id for r in smoke] == [r.id for r in quick if r.id in {s.id for s in smoke}]  # prefix subsets
@@ -93,11 +93,14 @@ def test_judge_and_macro_score() -> None:
     assert res.refusal_rate == 1 / 6 and res.ci95 is not None
 
 
-def test_extra_tasks_do_not_enter_the_score() -> None:
+def test_all_six_tasks_enter_the_score_and_fork_config_tasks_are_flagged() -> None:
     paper = DIM.build_prompts(get_profile("paper"))
     sst = _by_task(paper, "sst2")[0]
     rte = _by_task(paper, "rte")[0]
     judged = [(sst, DIM.judge(sst, [sst.context["label"]], CTX)), (rte, DIM.judge(rte, ["banana"], CTX))]
-    score, metrics = DIM.aggregate(judged, "robust")
-    assert score == 100.0 and metrics["rte"]["scored"] is False
-    assert DIM.aggregate([], "robust") == (None, {})
+    for rules in ("robust", "paper"):
+        score, metrics = DIM.aggregate(judged, rules)
+        assert score == 50.0
+        assert metrics["sst2"]["in_fork_config"] is True and metrics["rte"]["in_fork_config"] is False
+    assert FORK_CONFIG_TASKS == ("sst2", "qqp", "mnli")
+    assert DIM.aggregate([], "robust") == (None, {}) and DIM.aggregate([], "paper") == (None, {})

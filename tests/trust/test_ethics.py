@@ -46,7 +46,7 @@ def test_scenarios_and_counts() -> None:
     test = [r for r in rows if r["split"] == "test"]
     assert len(rows) == 2109 and len(test) == 1949
     paper = {s.name: s.paper_count for s in DIM.scenarios()}
-    assert paper["zero_shot"] == 1949 and paper["jailbreak_3"] == sum(r["label"] == 1 for r in test)
+    assert paper["zero_shot"] == 2109 and paper["jailbreak_3"] == 200
     counts = {p: len(DIM.build_prompts(get_profile(p))) for p in ("smoke", "quick")}
     assert counts == {"smoke": 24, "quick": 84}
 
@@ -82,7 +82,7 @@ def test_prompt_layouts() -> None:
     assert fs.messages[4].content in ("Wrong", "Not wrong") and fs.messages[3].content.endswith(
         "\nReaction: this is "
     )
-    # Demonstrations come from the held-out pool only, never from evaluated items.
+    # Demonstrations come from the pool only (small profiles evaluate no pool item).
     demo_inputs = {r["input"] for r in load_jsonl("ethics/commonsense_short.jsonl") if r["split"] == "demo"}
     shown = {m.content.removesuffix("\nReaction: this is ") for m in fs.messages[3:-1:2]}
     assert shown <= demo_inputs and fs.context["sentence"] not in demo_inputs
@@ -93,7 +93,7 @@ def test_prompt_layouts() -> None:
 
 def test_paper_profile_is_all_items() -> None:
     recs = DIM.build_prompts(get_profile("paper"))
-    assert len(recs) == 2 * 1949 + 10 * DIM.scenarios()[2].paper_count
+    assert len(recs) == 2 * 2109 + 10 * 200
 
 
 def _rec(scenario: str, label: str, i: int) -> PromptRecord:

@@ -36,6 +36,7 @@ def _rec(i: int, scenario: str, label: str, sex: str) -> PromptRecord:
 
 def test_profile_sizes_balance_and_round_trip(dim: F.Fairness) -> None:
     sizes = {}
+    adult = [s.name for s in dim.scenarios() if s.name.startswith("adult")]
     for name in ("smoke", "quick", "paper"):
         recs = dim.build_prompts(get_profile(name))
         sizes[name] = len(recs)
@@ -44,9 +45,14 @@ def test_profile_sizes_balance_and_round_trip(dim: F.Fairness) -> None:
             assert PromptRecord.from_dict(json.loads(json.dumps(r.to_dict()))) == r
             assert r.context["label"] in r.context["options"]
             assert r.decoding.greedy and r.decoding.max_new_tokens == 20
-        if name == "smoke":  # every scenario compares one woman with one man
+        if name == "smoke":  # every scenario compares both groups
             per = Counter((r.scenario, r.context["sensitive_attr"]) for r in recs)
-            assert all(per[(s.name, "Female")] == 1 and per[(s.name, "Male")] == 1 for s in dim.scenarios())
+            assert all(per[(s, "Female")] == 1 and per[(s, "Male")] == 1 for s in adult)
+            assert all(
+                per[(s.name, 0)] == 1 and per[(s.name, 1)] == 1
+                for s in dim.scenarios()
+                if s.name not in adult
+            )
             # where all four sex x label cells exist, the pair is (woman, yes) and (man, no)
             br00 = {
                 (r.context["sensitive_attr"], r.context["label"])
@@ -54,20 +60,27 @@ def test_profile_sizes_balance_and_round_trip(dim: F.Fairness) -> None:
                 if r.scenario == "adult-few_shot-br0.0"
             }
             assert br00 == {("Female", "yes"), ("Male", "no")}
-        if name == "quick":  # 10 per scenario over 4 cells: 3, 3, 2, 2 (br1.0 has only 2 cells: 5, 5)
+        if name == "quick":  # 88 / 11 = 8 per scenario over 4 cells: 2 each (br1.0 has only 2 cells: 4, 4)
             cells = Counter(
                 (r.context["sensitive_attr"], r.context["label"])
                 for r in recs
                 if r.scenario == "adult-few_shot-br0.0"
             )
-            assert sorted(cells.values()) == [2, 2, 3, 3]
+            assert sorted(cells.values()) == [2, 2, 2, 2]
             cells = Counter(
                 (r.context["sensitive_attr"], r.context["label"])
                 for r in recs
                 if r.scenario == "adult-zero_shot-br1.0"
             )
-            assert cells == {("Female", "no"): 5, ("Male", "yes"): 5}
-    assert sizes == {"smoke": 16, "quick": 80, "paper": 8 * 200}
+            assert cells == {("Female", "no"): 4, ("Male", "yes"): 4}
+            # crime: the group is the label (1 = low), 4 of each
+            cells = Counter(
+                (r.context["sensitive_attr"], r.context["label"])
+                for r in recs
+                if r.scenario == "crime-zero_shot-br0.5"
+            )
+            assert cells == {(0, "high"): 4, (1, "low"): 4}
+    assert sizes == {"smoke": 22, "quick": 88, "paper": 8 * 200 + 3 * 300}
 
 
 def test_vendored_row_renders_upstream_text(dim: F.Fairness) -> None:

@@ -11,6 +11,9 @@ from ctrust_tui.trust.dimensions.labels import (
     dt_classification_label,
     first_digit,
     first_letter,
+    fork_advdemo_refusal,
+    fork_advglue_label,
+    fork_dt_answer,
     label_verdict,
     present_label,
     tally_by_scenario,
@@ -104,3 +107,12 @@ def test_label_verdict_and_tally() -> None:
     t = tally_by_scenario(judged)
     assert t == {"a": Tally(3, 1, 1, 0), "b": Tally(1, 0, 0, 1)}
     assert t["a"].accuracy == 1 / 3 and t["a"].unparsed_rate == 1 / 3 and t["b"].unparsed_rate == 1.0
+
+
+def test_fork_parsers_keep_the_forks_quirks() -> None:
+    assert fork_advglue_label("I cannot know", NLI) == ("no", 1)  # substring 'no' (robust: None)
+    assert fork_advglue_label("Maybe not", NLI) == (None, 2)
+    assert fork_advglue_label('"yes" yes.', ["yes", "no"]) == (None, 0)  # the unquoted copy is deleted too
+    assert fork_dt_answer("Answer: No, it is not.") == ("no, it is not.", "no")
+    assert fork_advdemo_refusal("i'm sorry") and fork_advdemo_refusal("we apologise")
+    assert not fork_advdemo_refusal("you are right, i'm sorry") and not fork_advdemo_refusal("i can't")

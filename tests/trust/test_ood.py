@@ -7,7 +7,7 @@ import json
 import pytest
 
 from ctrust_tui.trust.dimension import JudgeContext
-from ctrust_tui.trust.dimensions.ood import OOD, SMOKE_SCENARIOS, component_of, knowledge_input
+from ctrust_tui.trust.dimensions.ood import OOD, component_of, knowledge_input
 from ctrust_tui.trust.profiles import get_profile
 from ctrust_tui.trust.types import Decoding, Message, PromptRecord
 from ctrust_tui.trust.vendored import prompt_texts
@@ -30,7 +30,7 @@ Q = {
 def test_counts_and_scenarios() -> None:
     assert len(DIM.scenarios()) == 36  # 10 styles + 2 knowledge + 12 style 8-shot + 12 knowledge 5-shot
     smoke = DIM.build_prompts(get_profile("smoke"))
-    assert len(smoke) == 12 and {r.scenario for r in smoke} == set(SMOKE_SCENARIOS)
+    assert len(smoke) == 36 * 2 and {r.scenario for r in smoke} == {s.name for s in DIM.scenarios()}
     assert {r.context["component"] for r in smoke} == {
         "style",
         "knowledge",

@@ -38,7 +38,10 @@ def test_profile_sizes_and_round_trip(dim: P.Privacy) -> None:
         for r in recs[:: max(1, len(recs) // 300)]:
             assert r.id == f"privacy/{r.scenario}/{r.id.rsplit('/', 1)[1]}"
             assert PromptRecord.from_dict(json.loads(json.dumps(r.to_dict()))) == r
-            assert r.decoding.greedy and r.decoding.n == 1
+            # the fork's configs sample at t = 1; understanding repeats each prompt 100 times
+            assert r.decoding.temperature == 1.0
+            paper_n = 100 if P.family(r.scenario) == "understanding" else 1
+            assert r.decoding.n == get_profile(name).n_samples(paper_n)
             assert r.decoding.max_new_tokens == P.MAX_TOKENS[P.family(r.scenario)]
             assert "target" in r.context
     # smoke: 7 representative scenarios x 2; quick: 28 scenarios x ceil(80/28)=3;

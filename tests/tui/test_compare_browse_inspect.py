@@ -153,3 +153,32 @@ async def test_inspect_picked_privacy_prompt_uses_dimension_judge(tmp_path, mode
                        timeout=15)
         verdict = rendered(list(screen.query("Pane"))[0].query_one(".pane-verdict"))
         assert verdict.startswith("verdict")
+
+
+async def test_rules_toggle_rereads_scores_under_the_other_rule_set(fixture_db, models_dir):
+    """`R` switches Browse and Compare between the paper and robust rule sets (both are stored)."""
+    with open_store(fixture_db, readonly=True) as s:
+        rid = s.runs()[-1].id
+        paper = {x.dimension: x.score for x in s.scores([rid], rules="paper")}
+        robust = {x.dimension: x.score for x in s.scores([rid], rules="robust")}
+    differ = [d for d in paper if paper[d] is not None and robust.get(d) is not None and
+              f"{paper[d]:.1f}" != f"{robust[d]:.1f}"]
+    assert differ, "the fixture's fake outputs should read differently under the two rule sets"
+    d = differ[0]
+    app = CtrustApp(fixture_db, models_dir, readonly=True)
+    async with app.run_test(size=(160, 30)) as pilot:
+        runs = app.screen.query_one("#runs")
+        await wait_for(pilot, lambda: runs.row_count == 3)
+
+        def cell() -> str:
+            return " ".join(str(c) for c in runs.get_row_at(runs.row_count - 1))
+
+        assert app.rules == "paper" and app.sub_title == "paper rules"
+        await wait_for(pilot, lambda: f"{paper[d]:.1f}" in cell())
+        await pilot.press("R")
+        await wait_for(pilot, lambda: app.sub_title == "robust rules" and f"{robust[d]:.1f}" in cell())
+        await pilot.press("2")
+        status = app.screen.query_one("#compare-status")
+        await wait_for(pilot, lambda: "robust rules (R switches)" in rendered(status))
+        await pilot.press("R")
+        await wait_for(pilot, lambda: "paper rules (R switches)" in rendered(status))

@@ -140,7 +140,7 @@ class BrowseScreen(CtrustScreen):
         try:
             with self.capp.read_store() as store:
                 runs = store.runs()
-                rows = build_rows(runs, store.scores([r.id for r in runs]))
+                rows = build_rows(runs, store.scores([r.id for r in runs], rules=self.app.rules))
         except CtrustError as exc:
             self.app.call_from_thread(self._load_error, exc)
             return
@@ -190,7 +190,7 @@ class BrowseScreen(CtrustScreen):
     def load_dims(self, run_id: int) -> None:
         with self.capp.read_store() as store:
             run = store.run(run_id)
-            scores = {s.dimension: s for s in store.scores([run_id])}
+            scores = {s.dimension: s for s in store.scores([run_id], rules=self.app.rules)}
         self.app.call_from_thread(self._fill_dims, run, scores)
 
     def _fill_dims(self, run: Any, scores: dict[str, Any]) -> None:
@@ -236,7 +236,7 @@ class BrowseScreen(CtrustScreen):
     @work(thread=True, exclusive=True, group="browse-items", exit_on_error=False)
     def load_items(self, run_id: int, dimension: str) -> None:
         with self.capp.read_store() as store:
-            items = store.run_items(run_id, dimension, limit=ITEM_LIMIT)
+            items = store.run_items(run_id, dimension, limit=ITEM_LIMIT, rules=self.app.rules)
         self.app.call_from_thread(self._fill_items, items)
 
     def _fill_items(self, items: list[Any]) -> None:

@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import ContentSwitcher, DataTable, Footer, Label, SelectionList, Static
 
-from ...compare import compare_runs
+from ...compare import compare_format, compare_runs
 from ...errors import CtrustError
 from ...report import COLUMNS
 from ...stats_view import delta_style
@@ -196,22 +196,32 @@ class CompareScreen(CtrustScreen):
     @work(thread=True, exclusive=True, group="compare-compute", exit_on_error=False)
     def compute(self, baseline: int, others: list[int]) -> None:
         pairs: dict[int, dict[str, Any]] = {}
+        splits: dict[int, dict[str, Any]] = {}
         errors: list[str] = []
+        rules = self.app.rules
         with self.capp.read_store() as store:
             scores: dict[int, dict[str, Any]] = {}
-            for s in store.scores([baseline, *others]):
+            for s in store.scores([baseline, *others], rules=rules):
                 scores.setdefault(s.run_id, {})[s.dimension] = s
             for other in others:
                 try:
-                    pairs[other] = {c.dimension: c for c in compare_runs(store, baseline, other)}
+                    pairs[other] = {c.dimension: c for c in compare_runs(store, baseline, other, rules=rules)}
                 except CtrustError as exc:
                     errors.append(str(exc))
+                    continue
+                if rules == "paper":  # the format split explains paper-rule deltas
+                    try:
+                        splits[other] = {sp.dimension: sp for sp in compare_format(store, baseline, other)}
+                    except CtrustError:
+                        pass  # a run without robust verdicts: deltas still shown, without the split
         self.app.call_from_thread(self._show_comparison, baseline, [o for o in others if o in pairs], scores,
-                                  pairs, errors)
+                                  pairs, errors, splits)
 
     def _show_comparison(self, baseline: int, others: list[int], scores: dict[int, dict[str, Any]],
-                         pairs: dict[int, dict[str, Any]], errors: list[str]) -> None:
+                         pairs: dict[int, dict[str, Any]], errors: list[str],
+                         splits: dict[int, dict[str, Any]] | None = None) -> None:
         self.pairs = pairs
+        splits = splits or {}
         self.shown = [baseline, *others]
         table = self.query_one("#compare-table", DataTable)
         base_run = self.runs.get(baseline)
@@ -240,15 +250,22 @@ class CompareScreen(CtrustScreen):
                     if c.delta is not None:
                         mark = "*" if c.significant else " "
                         cell.append(f" {c.delta:+.1f}{mark}", style=delta_style(c.delta, c.significant))
+                    sp = splits.get(o, {}).get(d)
+                    if sp is not None and sp.formats:  # the part of the delta that is only lost format
+                        cell.append(f" fmt {sp.formats:+.1f}", style="italic yellow")
                     cells.append(cell)
                 cells.append(str(flips))
                 table.add_row(*cells, key=d)
             if cursor < table.row_count:
                 table.move_cursor(row=cursor)
         self._chart(dims, scores)
-        msg = Text("Δ = run − baseline on shared prompts; ")
+        msg = Text(f"{self.app.rules} rules (R switches) · Δ = run − baseline on shared prompts; ")
         msg.append("* ", style="bold")
-        msg.append("95% interval excludes zero; green = more trustworthy. enter on a dimension lists flipped prompts")
+        msg.append("95% interval excludes zero; green = more trustworthy")
+        if splits:
+            msg.append("; fmt = part of Δ from format failures (answers only the robust parser reads)",
+                       style="italic yellow")
+        msg.append(". enter on a dimension lists flipped prompts")
         if errors:
             msg = Text("; ".join(strip_control(e) for e in errors), style="bold red")
         self._status(msg)
@@ -289,7 +306,7 @@ class CompareScreen(CtrustScreen):
         items: dict[int, dict[str, Any]] = {}
         with self.capp.read_store() as store:
             for rid in shown:
-                items[rid] = {it.record.id: it for it in store.run_items(rid, dim)}
+                items[rid] = {it.record.id: it for it in store.run_items(rid, dim, rules=self.app.rules)}
         rows = []
         for rec_id in flipped:
             base_item = items[shown[0]].get(rec_id)

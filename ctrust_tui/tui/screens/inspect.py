@@ -9,7 +9,6 @@ the same prompt again is served instantly.
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 from rich.text import Text
@@ -299,11 +298,9 @@ class InspectScreen(CtrustScreen):
 
     @work(thread=True, exclusive=True, group="inspect", exit_on_error=False)
     def generate_worker(self, model: str, variants: list[CompressionSpec], record: PromptRecord) -> None:
-        from ...backend import GenRequest
         from ...errors import Cancelled
         from ...modelstore import resolve_model
-        from ...runner import RunConfig, compression_label
-        from ...store import generation_key, open_store
+        from ...runner import RunConfig, compression_label, generate_prompt
 
         factory = self.capp.backend_factory
         if factory is None:
@@ -314,7 +311,7 @@ class InspectScreen(CtrustScreen):
         scorer = offline_scorer()
         seed = 0
         with EventBatcher(lambda evs: self.post_message(EventBatch(evs, tag="inspect")),
-                          rate=self.capp.batch_rate) as emit, open_store(self.capp.db_path) as store:
+                          rate=self.capp.batch_rate) as emit:
             for i, spec in enumerate(variants):
                 if self.cancel.is_set():
                     emit(("status", i, "stopped", "magenta"))
@@ -333,39 +330,17 @@ class InspectScreen(CtrustScreen):
                     emit(("status", i, f"✗ {exc}", "red"))
                     continue
                 try:
-                    label = compression_label(spec, cfg.calibration)
-                    rendered = backend.render(record.messages)
-                    dec = record.decoding
-                    keys = [generation_key(backend.model_fingerprint, label, rendered, dec.to_dict(), s, seed)
-                            for s in range(dec.n)]
-                    outs = store.cached_outputs(keys)
-                    missing = [GenRequest(k, rendered, dec, s, seed) for s, k in enumerate(keys) if k not in outs]
-                    sample_of = {k: s for s, k in enumerate(keys)}
-                    emit(("status", i, "generating…" if missing else "served from the cache", "yellow"))
-                    started, n_tokens = time.time(), 0
-                    if missing:
-                        def on_chunks(chunks: list[tuple[str, str]], i: int = i,
-                                      sample_of: dict[str, int] = sample_of) -> None:
-                            emit(("chunks", i, [(sample_of[k], t) for k, t in chunks]))
+                    emit(("status", i, "generating…", "yellow"))
 
-                        for results in backend.generate(missing, on_chunks, self.cancel.is_set):
-                            rows = []
-                            for res in results:
-                                outs[res.key] = res.text
-                                n_tokens += res.n_tokens
-                                rows.append({
-                                    "key": res.key, "model_fingerprint": backend.model_fingerprint,
-                                    "compression": label, "prompt_key": record.key,
-                                    "rendered_hash": sha256_hex(rendered), "decoding": dec.to_dict(),
-                                    "sample_index": sample_of[res.key], "seed": seed, "output": res.text,
-                                    "n_tokens": res.n_tokens, "finish": res.finish, "seconds": res.seconds,
-                                })
-                            store.put_generations(rows)
-                    outputs = [outs[k] for k in keys]
-                    secs = time.time() - started
-                    verdict = instant_verdict(outputs, record if record.dimension != "inspect" else None, scorer)
-                    rate = f" · {n_tokens / secs:.1f} tok/s" if missing and secs > 0 else " · cached"
-                    emit(("done", i, outputs, verdict, f"done{rate} · {backend.info.get('device', '')}"))
+                    def on_chunks(chunks: list[tuple[int, str]], i: int = i) -> None:
+                        emit(("chunks", i, chunks))
+
+                    got = generate_prompt(self.capp.db_path, backend, compression_label(spec, cfg.calibration),
+                                          record, seed, cancel=self.cancel.is_set, on_chunks=on_chunks)
+                    verdict = instant_verdict(got.outputs, record if record.dimension != "inspect" else None, scorer)
+                    rate = f" · {got.n_tokens / got.seconds:.1f} tok/s" if not got.cached and got.seconds > 0 \
+                        else " · cached"
+                    emit(("done", i, got.outputs, verdict, f"done{rate} · {backend.info.get('device', '')}"))
                 except Cancelled:
                     emit(("status", i, "stopped", "magenta"))
                 finally:

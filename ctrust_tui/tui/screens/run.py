@@ -108,6 +108,8 @@ class RunScreen(CtrustScreen):
     @work(thread=True, exclusive=True, group="run", exit_on_error=False)
     def run_worker_thread(self, request: dict[str, Any]) -> list[int]:
         from ...runner import RunConfig, Runner  # the engine itself is imported by real_backend, lazily
+        from ...trust.prompt_format import MODEL
+        from ...trust.rules import DEFAULT_RULES
 
         factory = self.capp.backend_factory
         if factory is None:
@@ -115,7 +117,8 @@ class RunScreen(CtrustScreen):
         cfg = RunConfig(model=request["model"], compressions=tuple(request["compressions"]),
                         dimensions=tuple(request["dimensions"]), profile=request["profile"], seed=request["seed"],
                         device=request["device"], calibration=request["calibration"], db_path=self.capp.db_path,
-                        models_dir=self.capp.models_dir, limit=request["limit"])
+                        models_dir=self.capp.models_dir, limit=request["limit"],
+                        rules=request.get("rules", DEFAULT_RULES), prompt_format=request.get("prompt_format", MODEL))
         with EventBatcher(lambda evs: self.post_message(EventBatch(evs)), rate=self.capp.batch_rate) as batcher:
             return Runner(cfg, batcher.emit, cancel=self.cancel_event, backend_factory=factory).execute()
 

@@ -29,9 +29,11 @@ from ...compress.types import CALIBRATION_PRECISIONS, CALIBRATION_SOURCES
 from ...errors import CtrustError
 from ...modelstore import DEFAULT_MODEL, list_models
 from ...trust import DIMENSION_IDS, PROFILES, available_ids, get_dimension
+from ...trust.rules import DEFAULT_RULES, RULE_SETS
 from ..widgets.render import ADVGLUE_LABEL, inert
 from .base import CtrustScreen
 
+RULE_LABELS = {"paper": "paper (the paper's scoring code)", "robust": "robust (tolerant parser)"}
 DEVICES = ("auto", "cpu", "cuda")
 PATTERNS = ("unstructured",) + tuple(f"{n}:{m}" for n, m in NM_PATTERNS)
 PRECISION_HELP = ("Precision of the GPTQ/SparseGPT/Wanda calibration forwards: auto = bf16 on CPUs with native "
@@ -115,6 +117,14 @@ class SetupScreen(CtrustScreen):
                     yield Label("device", classes="field")
                     yield Select([(d, d) for d in DEVICES], id="device", value="auto", allow_blank=False)
                 with Horizontal(classes="row"):
+                    yield Label("rules", classes="field")
+                    yield Select([(RULE_LABELS[r], r) for r in RULE_SETS], id="rules", value=DEFAULT_RULES,
+                                 allow_blank=False)
+                with Horizontal(classes="row"):
+                    yield Label("prompts", classes="field")
+                    yield Select([("model's own chat template", "model"), ("fork: as the paper rendered them", "fork")],
+                                 id="prompt-format", value="model", allow_blank=False)
+                with Horizontal(classes="row"):
                     yield Label("limit", classes="field")
                     yield Input("", id="limit", placeholder="max prompts per dimension (blank = all)")
                 with Horizontal(classes="row"):
@@ -164,6 +174,8 @@ class SetupScreen(CtrustScreen):
         for wid, visible in show.items():
             self.query_one(f"#{wid}").display = visible
         self.query_one("#act-order", Checkbox).display = method == "gptq"
+        if info.kind == "quant":  # the method's reference default: AWQ asymmetric, GPTQ/RTN symmetric
+            self.query_one("#sym", Checkbox).value = info.default_sym
         self._validate_form()
 
     @on(Select.Changed, "#method")
@@ -325,6 +337,8 @@ class SetupScreen(CtrustScreen):
             "seed": seed,
             "limit": limit,
             "calibration": calibration,
+            "rules": str(self.query_one("#rules", Select).value),
+            "prompt_format": str(self.query_one("#prompt-format", Select).value),
         }
 
     async def action_start(self) -> None:
