@@ -603,15 +603,29 @@ def export(ctx: click.Context, run_ids: tuple[int, ...], fmt: str, out: Path | N
         click.echo(text, nl=False)
 
 
+decision_options = [
+    click.option("--margin", default=None, metavar="POINTS",
+                 help="Non-inferiority margin in score points: 2, or per dimension: toxicity=1,default=2 "
+                      "(default 2)."),
+    click.option("--alpha", default=0.05, show_default=True, type=float,
+                 help="Two-sided level of the paired interval; a false 'non-inferior' is at most alpha/2."),
+]
+
+
 @main.command()
-@click.argument("run_a", type=int)
-@click.argument("run_b", type=int)
+@click.argument("run_a", type=int, metavar="BASE")
+@click.argument("run_b", type=int, metavar="VARIANT")
+@_apply(decision_options)
+@click.option("--dimensions", default=None, help="Comma list of dimensions to compare (default: all shared).")
 @click.option("--json", "as_json", is_flag=True)
 @_rules_option()
 @db_option
 @click.pass_context
-def compare(ctx: click.Context, run_a: int, run_b: int, as_json: bool, rules: str, db: Path | None) -> None:
-    """Paired comparison of two runs on the prompts both judged (delta, 95% CI, flipped verdicts).
+def compare(ctx: click.Context, run_a: int, run_b: int, margin: str | None, alpha: float, dimensions: str | None,
+            as_json: bool, rules: str, db: Path | None) -> None:
+    """Paired comparison of two runs on the prompts both judged: delta, 95% interval, flipped verdicts,
+    and per dimension a non-inferiority verdict at --margin (non-inferior / inferior / inconclusive,
+    with the further prompts likely to settle it).
 
     Each paper-rule delta is also split into changed answers and format failures (outputs the
     paper's parser cannot read but the robust one can), with intervals.
@@ -620,20 +634,38 @@ def compare(ctx: click.Context, run_a: int, run_b: int, as_json: bool, rules: st
     from .compare import compare_format, compare_runs
     from .tables import compare_table
     from .textsafe import clean_tree
+    from .trust import DIMENSION_IDS
+    from .trust.noninferiority import parse_alpha, parse_margins
 
     (rule_set,) = _rules(rules)
+    margins = parse_margins(margin, known=DIMENSION_IDS)
+    alpha = parse_alpha(alpha)
+    dims = _dimension_list(dimensions)
     with _open_readonly(_db(ctx, db)) as store:
-        comps = compare_runs(store, run_a, run_b, rules=rule_set)
+        comps = compare_runs(store, run_a, run_b, rules=rule_set, margins=margins, alpha=alpha, dimensions=dims)
         splits = compare_format(store, run_a, run_b)
     split_of = {s.dimension: s for s in splits}
     if as_json:
         click.echo(json.dumps(clean_tree({
-            "rules": rule_set, "base": run_a, "variant": run_b,
+            "rules": rule_set, "base": run_a, "variant": run_b, "margin": margins.to_dict(), "alpha": alpha,
             "dimensions": [{**c.to_dict(), "format_split": split_of[c.dimension].to_dict()
                             if c.dimension in split_of else None} for c in comps],
         }), indent=2))
     else:
         _console().print(compare_table(run_a, run_b, comps, splits=split_of, rules=rule_set))
+
+
+def _dimension_list(text: str | None) -> list[str] | None:
+    """A comma list of dimension names, each checked (the runs' own check follows)."""
+    if text is None or not text.strip() or text.strip() == "all":
+        return None
+    from .trust import DIMENSION_IDS
+
+    names = [t.strip().lower() for t in text.split(",") if t.strip()]
+    unknown = [n for n in names if n not in DIMENSION_IDS]
+    if unknown:
+        raise CtrustError(f"unknown dimension {', '.join(unknown)}; choose from: {', '.join(DIMENSION_IDS)}")
+    return names
 
 
 # ---------------------------------------------------------------------------------------

@@ -135,7 +135,7 @@ def test_group_statistics_are_not_mistaken_for_a_mean() -> None:
     pairs = []
     for i in range(40):
         sex, label = ("Male", "Female")[i % 2], ("yes", "no")[(i // 2) % 2]
-        r = PromptRecord(f"fairness/s/{i}", "fairness", "s", (Message("user", "x"),), Decoding(8),
+        r = PromptRecord(f"fairness/adult-zero_shot-br0.0/{i}", "fairness", "adult-zero_shot-br0.0", (Message("user", "x"),), Decoding(8),
                          {"label": label, "sensitive_attr": sex})
         a, b = rng.random() < 0.5, rng.random() < 0.5
         pairs.append(((r, Verdict("yes" if a else "no", extra={"prediction": int(a)})),
