@@ -123,9 +123,16 @@ class NonInferiority:
     @property
     def short(self) -> str:
         """The verdict as one table cell: 'non-inferior', 'inconclusive (+120)', ..."""
-        if self.verdict == INCONCLUSIVE and self.further_prompts is not None:
-            return f"{INCONCLUSIVE} (+{self.further_prompts})"
+        if self.verdict == INCONCLUSIVE:
+            return f"{INCONCLUSIVE} ({self.settle})"
         return self.verdict
+
+    @property
+    def settle(self) -> str:
+        """'+120' further prompts, or '>100x' when settling is out of reach."""
+        if self.further_prompts is not None:
+            return f"+{self.further_prompts}"
+        return f">{MAX_GROWTH:g}x" if self.method else ""
 
 
 def critical(model: PairedModel, alpha: float) -> float:
@@ -164,5 +171,6 @@ def decide(dimension: str, model: PairedModel | None, *, margin: float, alpha: f
     more = further_prompts(n, z, crit) if verdict == INCONCLUSIVE else None
     note = ""
     if verdict == INCONCLUSIVE and more is None:
-        note = "the difference sits on the margin: more prompts are unlikely to settle it"
+        note = ("the difference sits on the margin: more prompts are unlikely to settle it" if abs(z) < 1e-9
+                else f"settling it would take more than {MAX_GROWTH:g}x the {n} prompts")
     return NonInferiority(dimension, margin, alpha, verdict, model.interval(alpha), z, n, more, model.method, note)
