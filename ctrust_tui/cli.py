@@ -655,6 +655,89 @@ def compare(ctx: click.Context, run_a: int, run_b: int, margin: str | None, alph
         _console().print(compare_table(run_a, run_b, comps, splits=split_of, rules=rule_set))
 
 
+@main.command()
+@click.argument("model")
+@click.option("--compression", "compression", required=True,
+              help="Two or more specs to choose between, comma-separated (the dense base is always run): "
+                   "rtn-4b-g32,gptq-4b-g64,gptq-3b-g64,awq-3b-g64,wanda-0.5,sparsegpt-2:4")
+@click.option("--dimensions", default="all", show_default=True, help="Comma list or 'all'.")
+@click.option("--profile", default="quick", show_default=True, type=click.Choice(["smoke", "quick", "paper"]))
+@_apply(decision_options)
+@_rules_option()
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | mps")
+@click.option("--toxicity-scorer", default=None, help="profanity (default) | perspective | PATH to a local HF classifier")
+@click.option("--limit", default=None, type=int, help="At most N prompts per dimension (quick looks).")
+@click.option("--max-batch", default=None, type=int, help="Cap the generation batch size.")
+@click.option("--json", "as_json", is_flag=True, help="The decision table as JSON.")
+@_apply(calib_options)
+@db_option
+@models_option
+@click.pass_context
+def recommend(ctx: click.Context, model: str, compression: str, dimensions: str, profile: str, margin: str | None,
+              alpha: float, rules: str, seed: int, device: str, toxicity_scorer: str | None, limit: int | None,
+              max_batch: int | None, as_json: bool, calibration: str, nsamples: int, seqlen: int,
+              calib_precision: str, db: Path | None, models_dir: Path | None) -> None:
+    """The most compressed spec that is non-inferior to MODEL on every dimension.
+
+    Runs (or reuses from the cache) the dense base and every spec, then decides: specs are ranked by
+    effective bits per weight, then sparsity; the pick is the most compressed one whose every dimension
+    is non-inferior at --margin, and every more compressed spec is shown with what kept it out.
+    """
+    from .compress.spec import CompressionSpec, parse_specs
+    from .progress import RunDisplay
+    from .recommend import recommend as decide_specs
+    from .runner import RunConfig, Runner
+    from .store import open_store
+    from .tables import recommend_table
+    from .trust import parse_dimensions
+    from .trust.noninferiority import parse_alpha, parse_margins
+
+    (rule_set,) = _rules(rules)
+    specs = [s for s in parse_specs(compression) if not s.is_dense]
+    if len(specs) < 2:
+        raise CtrustError("recommend needs at least two compression specs to choose between (the dense base is "
+                          "run anyway); for one, use `ctrust run` and `ctrust compare BASE VARIANT --margin M`")
+    dims = parse_dimensions(dimensions)
+    margins = parse_margins(margin, known=dims)
+    alpha = parse_alpha(alpha)
+    check_positive(limit, "--limit")
+    check_positive(max_batch, "--max-batch")
+    check_seed(seed)
+    device = check_device(device)
+    calib = _calibration(calibration, nsamples, seqlen, seed, calib_precision)
+    db_path = _db(ctx, db)
+    if db_path.exists():
+        open_store(db_path).close()
+    models = _models(ctx, models_dir)
+    _check_model(model, models)
+    cfg = RunConfig(model=model, compressions=(CompressionSpec(), *specs), dimensions=dims, profile=profile,
+                    seed=seed, device=device, calibration=calib, toxicity_scorer=toxicity_scorer, db_path=db_path,
+                    models_dir=models, max_batch=max_batch, limit=limit, rules=rule_set)
+    cancel = threading.Event()
+    display = RunDisplay()
+    with display, term_cancels(cancel), _new_cache_guard(db_path):
+        try:
+            run_ids = Runner(cfg, display.handle, cancel=cancel).execute()
+        except KeyboardInterrupt:
+            cancel.set()
+            click.echo("cancelled", err=True)
+            sys.exit(130)
+        except CtrustError as exc:
+            raise CtrustError(f"{display.failed}: {exc}" if display.failed else str(exc)) from None
+    if display.cancelled or len(run_ids) != len(specs) + 1:
+        sys.exit(130)
+    with _open_readonly(db_path) as store:
+        rec = decide_specs(store, run_ids[0], run_ids[1:], margins=margins, alpha=alpha, rules=rule_set,
+                           dimensions=list(dims))
+    if as_json:
+        from .textsafe import clean_tree
+
+        click.echo(json.dumps(clean_tree({**rec.to_dict(), "profile": profile, "model": model}), indent=2))
+    else:
+        _console().print(recommend_table(rec))
+
+
 def _dimension_list(text: str | None) -> list[str] | None:
     """A comma list of dimension names, each checked (the runs' own check follows)."""
     if text is None or not text.strip() or text.strip() == "all":

@@ -7,6 +7,7 @@ from typing import Mapping, Sequence
 from rich.table import Table
 from rich.text import Text
 
+from .recommend import Recommendation
 from .report import COLUMNS, build_rows, fmt
 from .stats_view import delta_style, verdict_style
 from .store.db import RunRow, ScoreRow
@@ -96,5 +97,41 @@ def compare_table(run_a: int, run_b: int, comps: Sequence[PairedComparison], *,
                 share = "—" if sp.share_a is None or sp.share_b is None else \
                     f"{100 * sp.share_a:.0f}% → {100 * sp.share_b:.0f}%"
                 cells += [_signed(sp.answers, sp.ci_answers), _signed(sp.formats, sp.ci_formats), share]
+        table.add_row(*cells)
+    return table
+
+
+def recommend_table(rec: Recommendation) -> Table:
+    """The decision table: every spec, most compressed first, with each dimension's verdict."""
+    chosen = {c.run_id for c in rec.chosen}
+    rejected = {c.run_id for c in rec.rejected}
+    dims = [c.dimension for c in rec.candidates[0].comparisons] if rec.candidates else []
+    table = Table(title=safe_text(f"recommendation vs base run #{rec.base_run} ({rec.rules} rules, "
+                                  f"{100 * (1 - rec.alpha):.0f}% paired intervals): {rec.summary}"),
+                  title_justify="left")
+    for col in ("spec", "run", "bits/w", "sparse", *dims, "decision"):
+        table.add_column(col, justify="left" if col in ("spec", "decision") else "right")
+    for c in rec.candidates:
+        by = {x.dimension: x for x in c.comparisons}
+        cells: list[Text | str] = [safe_text(c.spec), f"#{c.run_id}", f"{c.bits:.2f}", f"{c.sparsity:.0%}"]
+        for d in dims:
+            x = by.get(d)
+            dec = x.decision if x else None
+            if x is None or dec is None:
+                cells.append("")
+                continue
+            t = Text("—" if x.delta is None else f"{x.delta:+.1f}")
+            if dec.ci:
+                t.append(f" [{dec.ci[0]:+.1f}, {dec.ci[1]:+.1f}]", style="dim")
+            t.append("\n")
+            t.append(dec.short, style=verdict_style(dec.verdict))
+            cells.append(t)
+        if c.run_id in chosen:
+            label = Text("tie: recommended" if len(chosen) > 1 else "recommended", style="bold green")
+        elif c.run_id in rejected:
+            label = Text("rejected: " + "; ".join(x.dimension for x in c.failing), style="red")
+        else:
+            label = Text("qualifies, less compressed" if c.qualifies else "less compressed", style="dim")
+        cells.append(label)
         table.add_row(*cells)
     return table
