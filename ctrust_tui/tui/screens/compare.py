@@ -15,10 +15,12 @@ from textual.widgets import ContentSwitcher, DataTable, Footer, Label, Selection
 
 from ...compare import compare_format, compare_runs
 from ...errors import CtrustError
+from ...recommend import failing_text, recommend
 from ...report import COLUMNS
 from ...stats_view import delta_style, verdict_style
 from ...textsafe import strip_control
 from ...trust.noninferiority import DEFAULT_MARGIN, Margins
+from ..widgets.modals import TextModal
 from ..widgets.render import bar, dim_title, fmt_num, inert, verdict_badge
 from .base import CtrustScreen
 
@@ -84,12 +86,37 @@ class SideBySide(ModalScreen[None]):
         self.dismiss()
 
 
+def decision_text(rec: Any) -> Text:
+    """The recommendation as lines: the summary, then every spec, most compressed first."""
+    chosen = {c.run_id for c in rec.chosen}
+    rejected = {c.run_id for c in rec.rejected}
+    t = Text()
+    t.append_text(inert(rec.summary, 400))
+    t.append(f"\n\n{rec.rules} rules, {100 * (1 - rec.alpha):.0f}% paired intervals, base #{rec.base_run}\n",
+             style="dim")
+    for c in rec.candidates:
+        t.append("\n")
+        t.append_text(inert(c.spec, 40))
+        t.append(f"  #{c.run_id} · {c.bits:.2f} bits/weight · {c.sparsity:.0%} sparse  ", style="dim")
+        if c.run_id in chosen:
+            t.append("recommended" + (" (tie)" if len(chosen) > 1 else ""), style="bold green")
+        elif c.run_id in rejected:
+            t.append("rejected", style="bold red")
+            for x in c.failing:
+                t.append("\n    ")
+                t.append_text(inert(failing_text(x), 200))
+        else:
+            t.append("qualifies, less compressed" if c.qualifies else "less compressed", style="dim")
+    return t
+
+
 class CompareScreen(CtrustScreen):
     NAV = "compare"
     BINDINGS = [
         Binding("b", "baseline", "Baseline", id="compare.baseline"),
         Binding("r", "refresh", "Refresh", id="compare.refresh"),
         Binding("m", "margin", "Margin", id="compare.margin"),
+        Binding("d", "decide", "Recommend", id="compare.decide"),
         Binding("escape", "back", "Back", id="compare.back"),
     ]
 
@@ -188,6 +215,25 @@ class CompareScreen(CtrustScreen):
         steps = MARGIN_STEPS
         self.margin = steps[(steps.index(self.margin) + 1) % len(steps)] if self.margin in steps else steps[0]
         self.recompute()
+
+    def action_decide(self) -> None:
+        """`ctrust recommend` on the picked runs: the most compressed variant non-inferior everywhere."""
+        others = [r for r in self.selected if r != self.baseline]
+        if self.baseline is None or len(others) < 2:
+            self.notify("pick the dense baseline and 2+ compressed runs of it to get a recommendation", timeout=4)
+            return
+        self.decide(self.baseline, others, self.margin)
+
+    @work(thread=True, exclusive=True, group="compare-decide", exit_on_error=False)
+    def decide(self, baseline: int, others: list[int], margin: float) -> None:
+        try:
+            with self.capp.read_store() as store:
+                rec = recommend(store, baseline, others, margins=Margins(margin), rules=self.app.rules)
+        except CtrustError as exc:
+            self.app.call_from_thread(self.notify, strip_control(str(exc)), severity="error", timeout=6)
+            return
+        self.app.call_from_thread(self.app.push_screen, TextModal("recommendation", decision_text(rec),
+                                                                  strip_control(rec.summary)))
 
     def action_back(self) -> None:
         views = self.query_one("#compare-views", ContentSwitcher)
