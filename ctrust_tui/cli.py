@@ -570,20 +570,39 @@ def runs(ctx: click.Context, db: Path | None, as_json: bool, limit: int, rules: 
     _console().print(score_table(rs, scores, show_status=True, rules=rule_set))
 
 
+decision_options = [
+    click.option("--margin", default=None, metavar="POINTS",
+                 help="Non-inferiority margin in score points: 2, or per dimension: toxicity=1,default=2 "
+                      "(default 2)."),
+    click.option("--alpha", default=0.05, show_default=True, type=float,
+                 help="Two-sided level of the paired interval; a false 'non-inferior' is at most alpha/2."),
+]
+
+
 @main.command()
 @click.argument("run_ids", nargs=-1, type=int, required=True)
 @click.option("--format", "fmt", type=click.Choice(["csv", "json", "md"]), default="md", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write to a file instead of stdout.")
 @_rules_option()
+@_apply(decision_options)
 @db_option
 @click.pass_context
 def export(ctx: click.Context, run_ids: tuple[int, ...], fmt: str, out: Path | None, rules: str,
-           db: Path | None) -> None:
-    """Export runs as the paper's table (9 scores, refusal rates, Avg; intervals in json), one rule set."""
+           margin: str | None, alpha: float, db: Path | None) -> None:
+    """Export runs as the paper's table (9 scores, refusal rates, Avg; intervals in json), one rule set.
+
+    In json, each compressed run also carries its decision record against the dense base of the same
+    model: every dimension's non-inferiority verdict, margin, alpha, rule set, scorer, and the sha256
+    of both models' weights, so the decision can be audited and re-checked offline.
+    """
     from .compare import require_rules
     from .report import build_rows, to_csv, to_json, to_markdown
+    from .trust import DIMENSION_IDS
+    from .trust.noninferiority import parse_alpha, parse_margins
 
     (rule_set,) = _rules(rules)
+    margins = parse_margins(margin, known=DIMENSION_IDS)
+    alpha = parse_alpha(alpha)
     if out:
         check_out_path(out)  # before reading anything: a wrong folder is one line, not a traceback
     with _open_readonly(_db(ctx, db)) as store:
@@ -595,7 +614,20 @@ def export(ctx: click.Context, run_ids: tuple[int, ...], fmt: str, out: Path | N
             require_rules(store, r, rule_set)
             runs_.append(r)
         rows = build_rows(runs_, store.scores(list(run_ids), rules=rule_set))
+        records = None
+        if fmt == "json":
+            from .decision_record import decision_records
+
+            records = decision_records(store, runs_, margins=margins, alpha=alpha, rules=rule_set)
     text = {"csv": to_csv, "json": to_json, "md": to_markdown}[fmt](rows, rules=rule_set)
+    if records is not None:
+        from .textsafe import clean_tree
+
+        data = json.loads(text)
+        for item in data:
+            if item.get("run_id") in records:
+                item["decision"] = records[item["run_id"]]
+        text = json.dumps(clean_tree(data), indent=2)
     if out:
         write_out(out, text)
         click.echo(one_line(str(out)), err=True)
@@ -603,13 +635,6 @@ def export(ctx: click.Context, run_ids: tuple[int, ...], fmt: str, out: Path | N
         click.echo(text, nl=False)
 
 
-decision_options = [
-    click.option("--margin", default=None, metavar="POINTS",
-                 help="Non-inferiority margin in score points: 2, or per dimension: toxicity=1,default=2 "
-                      "(default 2)."),
-    click.option("--alpha", default=0.05, show_default=True, type=float,
-                 help="Two-sided level of the paired interval; a false 'non-inferior' is at most alpha/2."),
-]
 
 
 @main.command()
