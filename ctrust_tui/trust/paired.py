@@ -164,16 +164,28 @@ class ScoreModel:
         est = self.estimate
 
         def bound(edge: float) -> float:
-            if abs(self.z(edge)) <= crit:
+            """Where |z| crosses crit between the estimate and `edge` (Illinois regula falsi)."""
+            g_out = abs(self.z(edge)) - crit
+            if g_out <= 0:
                 return edge
-            inside, outside = est, edge
-            for _ in range(60):
-                mid = (inside + outside) / 2.0
-                if abs(self.z(mid)) <= crit:
-                    inside = mid
+            inside, outside, g_in = est, edge, -crit
+            side = 0
+            for _ in range(100):
+                mid = outside - g_out * (outside - inside) / (g_out - g_in)
+                if not (min(inside, outside) < mid < max(inside, outside)):
+                    mid = (inside + outside) / 2.0
+                g_mid = abs(self.z(mid)) - crit
+                if g_mid <= 0:
+                    inside, g_in = mid, g_mid
+                    if side == -1:
+                        g_out /= 2.0
+                    side = -1
                 else:
-                    outside = mid
-                if abs(outside - inside) < 1e-7:
+                    outside, g_out = mid, g_mid
+                    if side == 1:
+                        g_in /= 2.0
+                    side = 1
+                if abs(outside - inside) < 1e-6:
                     break
             return inside
 
@@ -333,7 +345,7 @@ def linearize(pairs: Sequence[tuple[Judged, Judged]], score_fn: ScoreFn, stratum
 
 
 def jackknife(pairs: Sequence[tuple[Judged, Judged]], score_fn: ScoreFn,
-              stratum: StratumFn) -> JackknifeModel | None:
+              stratum: StratumFn, *, bias_correct: bool = True) -> JackknifeModel | None:
     """Stratified delete-one jackknife of score(variant) − score(base); None if it cannot be formed."""
     groups: dict[str, list[int]] = defaultdict(list)
     for i, (a, _) in enumerate(pairs):
@@ -350,7 +362,7 @@ def jackknife(pairs: Sequence[tuple[Judged, Judged]], score_fn: ScoreFn,
     full = diff(range(n))
     if full is None:
         return None
-    var = 0.0
+    var = bias = 0.0
     for idx in groups.values():
         reps = []
         for i in idx:
@@ -360,7 +372,9 @@ def jackknife(pairs: Sequence[tuple[Judged, Judged]], score_fn: ScoreFn,
             reps.append(d)
         m = sum(reps) / len(reps)
         var += (len(idx) - 1) / len(idx) * sum((r - m) ** 2 for r in reps)
-    return JackknifeModel(full, math.sqrt(var), max(1, n - k), n)
+        bias += (len(idx) - 1) * (m - full)
+    center = full - bias if bias_correct else full
+    return JackknifeModel(center, math.sqrt(var), max(1, n - k), n)
 
 
 def paired_model(pairs: Sequence[tuple[Judged, Judged]], score_fn: ScoreFn, stratum: StratumFn,
