@@ -695,13 +695,16 @@ def compare(ctx: click.Context, run_a: int, run_b: int, margin: str | None, alph
 @click.option("--limit", default=None, type=int, help="At most N prompts per dimension (quick looks).")
 @click.option("--max-batch", default=None, type=int, help="Cap the generation batch size.")
 @click.option("--json", "as_json", is_flag=True, help="The decision table as JSON.")
+@click.option("--adaptive", is_flag=True,
+              help="Evaluate each spec in rounds (25/50/75/100% of every dimension's prompts, stratified) and stop a "
+                   "dimension once its verdict is decided: group-sequential, O'Brien-Fleming alpha spending.")
 @_apply(calib_options)
 @db_option
 @models_option
 @click.pass_context
 def recommend(ctx: click.Context, model: str, compression: str, dimensions: str, profile: str, margin: str | None,
               alpha: float, rules: str, seed: int, device: str, toxicity_scorer: str | None, limit: int | None,
-              max_batch: int | None, as_json: bool, calibration: str, nsamples: int, seqlen: int,
+              max_batch: int | None, as_json: bool, adaptive: bool, calibration: str, nsamples: int, seqlen: int,
               calib_precision: str, db: Path | None, models_dir: Path | None) -> None:
     """The most compressed spec that is non-inferior to MODEL on every dimension.
 
@@ -709,6 +712,8 @@ def recommend(ctx: click.Context, model: str, compression: str, dimensions: str,
     effective bits per weight, then sparsity; the pick is the most compressed one whose every dimension
     is non-inferior at --margin, and every more compressed spec is shown with what kept it out.
     """
+    from dataclasses import replace
+
     from .compress.spec import CompressionSpec, parse_specs
     from .progress import RunDisplay
     from .recommend import recommend as decide_specs
@@ -741,26 +746,52 @@ def recommend(ctx: click.Context, model: str, compression: str, dimensions: str,
                     models_dir=models, max_batch=max_batch, limit=limit, rules=rule_set)
     cancel = threading.Event()
     display = RunDisplay()
+    extra: dict[str, Any] = {"profile": profile, "model": model}
     with display, term_cancels(cancel), _new_cache_guard(db_path):
         try:
-            run_ids = Runner(cfg, display.handle, cancel=cancel).execute()
+            if adaptive:
+                from .adaptive import evaluate_variant
+                from .recommend import candidate, decide_between
+                from .trust.sequential import SequentialDesign
+
+                design = SequentialDesign(alpha=alpha)
+                (base_id,) = Runner(replace(cfg, compressions=(CompressionSpec(),)), display.handle,
+                                    cancel=cancel).execute()
+                variants = [evaluate_variant(cfg, spec, base_id, margins=margins, design=design,
+                                             emit=display.handle, cancel=cancel) for spec in specs]
+                rec = decide_between(base_id, [candidate(v.spec, v.run_id, v.comparisons) for v in variants],
+                                     margins=margins, alpha=alpha, rules=rule_set)
+                extra["adaptive"] = {
+                    "design": design.to_dict(), "describe": design.describe(),
+                    "prompts": {v.spec: {"used": v.prompts_used, "total": v.prompts_total} for v in variants},
+                }
+            else:
+                run_ids = Runner(cfg, display.handle, cancel=cancel).execute()
         except KeyboardInterrupt:
             cancel.set()
             click.echo("cancelled", err=True)
             sys.exit(130)
         except CtrustError as exc:
             raise CtrustError(f"{display.failed}: {exc}" if display.failed else str(exc)) from None
-    if display.cancelled or len(run_ids) != len(specs) + 1:
+    if display.cancelled:
         sys.exit(130)
-    with _open_readonly(db_path) as store:
-        rec = decide_specs(store, run_ids[0], run_ids[1:], margins=margins, alpha=alpha, rules=rule_set,
-                           dimensions=list(dims))
+    if not adaptive:
+        if len(run_ids) != len(specs) + 1:
+            sys.exit(130)
+        with _open_readonly(db_path) as store:
+            rec = decide_specs(store, run_ids[0], run_ids[1:], margins=margins, alpha=alpha, rules=rule_set,
+                               dimensions=list(dims))
     if as_json:
         from .textsafe import clean_tree
 
-        click.echo(json.dumps(clean_tree({**rec.to_dict(), "profile": profile, "model": model}), indent=2))
+        click.echo(json.dumps(clean_tree({**rec.to_dict(), **extra}), indent=2))
     else:
         _console().print(recommend_table(rec))
+        if adaptive:
+            used = sum(p["used"] for p in extra["adaptive"]["prompts"].values())
+            total = sum(p["total"] for p in extra["adaptive"]["prompts"].values())
+            click.echo(f"adaptive: {used} of {total} variant prompts evaluated ({1 - used / max(1, total):.0%} "
+                       f"saved); {extra['adaptive']['describe']}")
 
 
 def _dimension_list(text: str | None) -> list[str] | None:

@@ -148,12 +148,21 @@ def recommend(store: Store, base_run: int, variant_runs: Sequence[int], *, margi
         run = store.run(rid)
         if run is None:
             raise CtrustError(f"no run #{rid} in {store.path}")
-        spec = spec_of(run.compression)
         comps = compare_runs(store, base_run, rid, rules=rules, margins=margins, alpha=alpha, dimensions=dimensions)
-        cands.append(Candidate(run.compression, rid, bits_per_weight(spec), spec.target_sparsity or 0.0,
-                               tuple(comps)))
-    cands.sort(key=lambda c: (c.rank, c.spec))
-    return Recommendation(base_run, margins, alpha, rules, tuple(cands))
+        cands.append(candidate(run.compression, rid, comps))
+    return decide_between(base_run, cands, margins=margins, alpha=alpha, rules=rules)
+
+
+def candidate(label: str, run_id: int, comparisons: Sequence[PairedComparison]) -> Candidate:
+    spec = spec_of(label)
+    return Candidate(label, run_id, bits_per_weight(spec), spec.target_sparsity or 0.0, tuple(comparisons))
+
+
+def decide_between(base_run: int, candidates: Sequence[Candidate], *, margins: Margins, alpha: float,
+                   rules: str) -> Recommendation:
+    """The recommendation among candidates whose comparisons already carry their decisions."""
+    return Recommendation(base_run, margins, alpha, rules,
+                          tuple(sorted(candidates, key=lambda c: (c.rank, c.spec))))
 
 
 def failing_text(c: PairedComparison) -> str:

@@ -32,7 +32,8 @@ def _gold() -> dict[str, tuple[str, str]]:
     """Rendered prompt -> (right answer, a wrong one), for the smoke prompts of DIMS."""
     out = {}
     for d in DIMS:
-        for r in get_dimension(d).build_prompts(get_profile("smoke")):
+        for r in get_dimension(d).build_prompts(get_profile("smoke")) + get_dimension(d).build_prompts(
+                get_profile("quick")):
             label = str(r.context["label"])
             wrong = next(o for o in r.context["options"] if o != label)
             out[render_plain(r.messages)] = (label, wrong)
@@ -155,3 +156,42 @@ def test_bad_recommend_input_is_one_line_exit_2_and_writes_nothing(tmp_path, stu
     lines = [line for line in res.output.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0], res.output
     assert not db.exists() and not db.parent.exists()
+
+
+def test_adaptive_recommend_grows_one_run_per_spec_and_stops_early(stub_models, db_path, monkeypatch) -> None:
+    import ctrust_tui.adaptive as adaptive_mod
+
+    broken = {"gptq-3b-g64"}
+
+    class FakeRunner(Runner):
+        def __init__(self, cfg, emit, **kw):
+            kw.pop("backend_factory", None)
+            super().__init__(cfg, emit, backend_factory=_factory(broken), **kw)
+
+    monkeypatch.setattr(runner_mod, "Runner", FakeRunner)
+    monkeypatch.setattr(adaptive_mod, "Runner", FakeRunner)
+    monkeypatch.setattr(cli, "_check_model", lambda model, models: None)
+    args = ["--db", str(db_path), "--models-dir", str(stub_models), "recommend", "stub-model",
+            "--compression", "gptq-3b-g64,gptq-4b-g64", "--dimensions", ",".join(DIMS), "--profile", "quick",
+            "--margin", "40", "--json", "--adaptive"]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output[res.output.index("{"):])
+    assert data["recommendation"] == ["gptq-4b-g64"] and data["rejected_more_compressed"] == ["gptq-3b-g64"]
+    prompts = data["adaptive"]["prompts"]
+    total = prompts["gptq-4b-g64"]["total"]
+    assert total == sum(len(get_dimension(d).build_prompts(get_profile("quick"))) for d in DIMS)
+    assert prompts["gptq-3b-g64"]["total"] == total
+    # identical to the base: non-inferior, and all wrong: inferior, both at the second of four looks
+    assert prompts["gptq-4b-g64"]["used"] <= total // 2 + 2
+    assert prompts["gptq-3b-g64"]["used"] <= total // 2 + 2
+    by = {c["spec"]: c for c in data["candidates"]}
+    assert {d["noninferiority"]["verdict"] for d in by["gptq-3b-g64"]["dimensions"]} == {"inferior"}
+    assert {d["noninferiority"]["verdict"] for d in by["gptq-4b-g64"]["dimensions"]} == {"non-inferior"}
+    assert all("sequential look" in d["noninferiority"]["method"] for d in by["gptq-3b-g64"]["dimensions"])
+    with open_store(db_path, readonly=True) as store:
+        runs = store.runs()
+        assert len(runs) == 3  # base + one growing run per spec, not one per round
+        grown = next(r for r in runs if r.compression == "gptq-4b-g64")
+        assert grown.settings["adaptive"] == "stratified-prefix"
+        assert sum(len(store.judged(grown.id, d, "paper")) for d in DIMS) == prompts["gptq-4b-g64"]["used"]

@@ -202,22 +202,30 @@ class Outcome:
                               method, self.reason)
 
 
+def outcome_at(design: SequentialDesign, look: int, model: PairedModel | None, why: str, n_used: int,
+               n_total: int, margin: float) -> Outcome | None:
+    """The outcome if the sequence stops at this look, else None (evaluate more prompts)."""
+    verdict, z = design.decide(look, model, margin)
+    if verdict is None:
+        return None
+    ci = None
+    if model is not None:
+        level = 2.0 * (1.0 - _N.cdf(design.critical[look]))  # repeated-confidence interval at this look
+        ci = model.interval(level)
+    reason = why
+    if verdict == INCONCLUSIVE and look < len(design.looks) - 1:
+        reason = (f"stopped for futility after {n_used} of {n_total} prompts: under the current trend a verdict "
+                  f"at the last look had < {design.futility:g} chance")
+    return Outcome(verdict, look, n_used, n_total, z, ci, model.method if model is not None else None, reason)
+
+
 def run_sequential(n_total: int, model_at: Callable[[int], tuple[PairedModel | None, str]],
                    design: SequentialDesign, margin: float) -> Outcome:
     """Walk the looks over prefixes of a stratified order; `model_at(n)` gives the prefix's interval model."""
     for k, t in enumerate(design.looks):
         n_k = prefix_size(t, n_total)
         model, why = model_at(n_k)
-        verdict, z = design.decide(k, model, margin)
-        if verdict is None:
-            continue
-        ci = None
-        if model is not None:
-            level = 2.0 * (1.0 - _N.cdf(design.critical[k]))  # repeated-confidence interval at this look
-            ci = model.interval(level)
-        reason = why
-        if verdict == INCONCLUSIVE and k < len(design.looks) - 1:
-            reason = (f"stopped for futility after {n_k} of {n_total} prompts: under the current trend a verdict "
-                      f"at the last look had < {design.futility:g} chance")
-        return Outcome(verdict, k, n_k, n_total, z, ci, model.method if model is not None else None, reason)
+        out = outcome_at(design, k, model, why, n_k, n_total, margin)
+        if out is not None:
+            return out
     raise AssertionError("the last look always decides")  # pragma: no cover
