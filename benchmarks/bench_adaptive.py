@@ -138,7 +138,7 @@ def evaluate(cases, margins: list[float], design: SequentialDesign) -> dict:
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--db", type=Path)
     ap.add_argument("--base", type=int)
@@ -150,7 +150,7 @@ def main() -> None:
     ap.add_argument("--margins", default="2,5")
     ap.add_argument("--futility", type=float, default=SequentialDesign().futility)
     ap.add_argument("--looks", default=",".join(f"{t:g}" for t in SequentialDesign().looks))
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     margins = [float(x) for x in args.margins.split(",")]
     design = SequentialDesign(futility=args.futility, looks=tuple(float(t) for t in args.looks.split(",")))
     started = time.time()

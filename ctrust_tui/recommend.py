@@ -1,7 +1,7 @@
 """`ctrust recommend`: the most compressed spec that is non-inferior to the dense base on every dimension.
 
 Specs are ranked by effective bits per weight (what a real kernel would store, scales included),
-then by sparsity: rtn-4b-g32 (4.6 b/w) < gptq-4b-g64 (4.25) < gptq-3b-g64 (3.25); pruned models
+then by sparsity: rtn-4b-g32 (4.5 b/w) > gptq-4b-g64 (4.25) > gptq-3b-g64 (3.25); pruned models
 keep 16-bit weights and rank by their sparsity. The recommendation is the most compressed spec
 whose every selected dimension is *non-inferior* at its margin (an inconclusive dimension does not
 qualify: nothing was shown). Every more compressed spec is listed with the dimensions that kept it
