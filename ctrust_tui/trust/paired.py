@@ -33,6 +33,7 @@ ScoreFn = Callable[[Sequence[Judged]], float | None]
 StratumFn = Callable[[PromptRecord], str]
 
 SCORE, JACKKNIFE = "paired score (Tango), stratified", "stratified jackknife-t"
+JACKKNIFE_GROUPS = 30  # at most this many delete-a-group replicates per stratum
 MIN_JACKKNIFE_DF = 30  # below this the jackknife-t undercovers fairness-type scores (tests/trust/test_paired.py)
 LINEAR_TOL = 1e-6  # score points: a linear form must rebuild the score to this precision
 PER_ITEM_LIMIT = 400  # above this many prompts, weights are identified per stratum (O(strata * n))
@@ -354,7 +355,7 @@ def jackknife(pairs: Sequence[tuple[Judged, Judged]], score_fn: ScoreFn,
     groups: dict[str, list[int]] = defaultdict(list)
     for i, (a, _) in enumerate(pairs):
         groups[stratum(a[0])].append(i)
-    n, k = len(pairs), len(groups)
+    n = len(pairs)
     if n == 0 or any(len(g) < 2 for g in groups.values()):
         return None
 
@@ -367,18 +368,25 @@ def jackknife(pairs: Sequence[tuple[Judged, Judged]], score_fn: ScoreFn,
     if full is None:
         return None
     var = bias = 0.0
+    df = 0
     for idx in groups.values():
+        # delete-a-group jackknife above JACKKNIFE_GROUPS prompts per stratum (Kott 2001): same
+        # estimator for small strata, n/JACKKNIFE_GROUPS times fewer re-scorings for large ones
+        n_groups = min(len(idx), JACKKNIFE_GROUPS)
+        parts = [idx[g::n_groups] for g in range(n_groups)]
         reps = []
-        for i in idx:
-            d = diff([j for j in range(n) if j != i])
+        for part in parts:
+            drop = set(part)
+            d = diff([j for j in range(n) if j not in drop])
             if d is None:
                 return None
             reps.append(d)
         m = sum(reps) / len(reps)
-        var += (len(idx) - 1) / len(idx) * sum((r - m) ** 2 for r in reps)
-        bias += (len(idx) - 1) * (m - full)
+        var += (n_groups - 1) / n_groups * sum((r - m) ** 2 for r in reps)
+        bias += (n_groups - 1) * (m - full)
+        df += n_groups - 1
     center = full - bias if bias_correct else full
-    return JackknifeModel(center, math.sqrt(var), max(1, n - k), n)
+    return JackknifeModel(center, math.sqrt(var), max(1, df), n)
 
 
 def paired_model(pairs: Sequence[tuple[Judged, Judged]], score_fn: ScoreFn, stratum: StratumFn,
