@@ -570,20 +570,39 @@ def runs(ctx: click.Context, db: Path | None, as_json: bool, limit: int, rules: 
     _console().print(score_table(rs, scores, show_status=True, rules=rule_set))
 
 
+decision_options = [
+    click.option("--margin", default=None, metavar="POINTS",
+                 help="Non-inferiority margin in score points: 2, or per dimension: toxicity=1,default=2 "
+                      "(default 2)."),
+    click.option("--alpha", default=0.05, show_default=True, type=float,
+                 help="Two-sided level of the paired interval; a false 'non-inferior' is at most alpha/2."),
+]
+
+
 @main.command()
 @click.argument("run_ids", nargs=-1, type=int, required=True)
 @click.option("--format", "fmt", type=click.Choice(["csv", "json", "md"]), default="md", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write to a file instead of stdout.")
 @_rules_option()
+@_apply(decision_options)
 @db_option
 @click.pass_context
 def export(ctx: click.Context, run_ids: tuple[int, ...], fmt: str, out: Path | None, rules: str,
-           db: Path | None) -> None:
-    """Export runs as the paper's table (9 scores, refusal rates, Avg; intervals in json), one rule set."""
+           margin: str | None, alpha: float, db: Path | None) -> None:
+    """Export runs as the paper's table (9 scores, refusal rates, Avg; intervals in json), one rule set.
+
+    In json, each compressed run also carries its decision record against the dense base of the same
+    model: every dimension's non-inferiority verdict, margin, alpha, rule set, scorer, and the sha256
+    of both models' weights, so the decision can be audited and re-checked offline.
+    """
     from .compare import require_rules
     from .report import build_rows, to_csv, to_json, to_markdown
+    from .trust import DIMENSION_IDS
+    from .trust.noninferiority import parse_alpha, parse_margins
 
     (rule_set,) = _rules(rules)
+    margins = parse_margins(margin, known=DIMENSION_IDS)
+    alpha = parse_alpha(alpha)
     if out:
         check_out_path(out)  # before reading anything: a wrong folder is one line, not a traceback
     with _open_readonly(_db(ctx, db)) as store:
@@ -595,7 +614,20 @@ def export(ctx: click.Context, run_ids: tuple[int, ...], fmt: str, out: Path | N
             require_rules(store, r, rule_set)
             runs_.append(r)
         rows = build_rows(runs_, store.scores(list(run_ids), rules=rule_set))
+        records = None
+        if fmt == "json":
+            from .decision_record import decision_records
+
+            records = decision_records(store, runs_, margins=margins, alpha=alpha, rules=rule_set)
     text = {"csv": to_csv, "json": to_json, "md": to_markdown}[fmt](rows, rules=rule_set)
+    if records is not None:
+        from .textsafe import clean_tree
+
+        data = json.loads(text)
+        for item in data:
+            if item.get("run_id") in records:
+                item["decision"] = records[item["run_id"]]
+        text = json.dumps(clean_tree(data), indent=2)
     if out:
         write_out(out, text)
         click.echo(one_line(str(out)), err=True)
@@ -603,15 +635,22 @@ def export(ctx: click.Context, run_ids: tuple[int, ...], fmt: str, out: Path | N
         click.echo(text, nl=False)
 
 
+
+
 @main.command()
-@click.argument("run_a", type=int)
-@click.argument("run_b", type=int)
+@click.argument("run_a", type=int, metavar="BASE")
+@click.argument("run_b", type=int, metavar="VARIANT")
+@_apply(decision_options)
+@click.option("--dimensions", default=None, help="Comma list of dimensions to compare (default: all shared).")
 @click.option("--json", "as_json", is_flag=True)
 @_rules_option()
 @db_option
 @click.pass_context
-def compare(ctx: click.Context, run_a: int, run_b: int, as_json: bool, rules: str, db: Path | None) -> None:
-    """Paired comparison of two runs on the prompts both judged (delta, 95% CI, flipped verdicts).
+def compare(ctx: click.Context, run_a: int, run_b: int, margin: str | None, alpha: float, dimensions: str | None,
+            as_json: bool, rules: str, db: Path | None) -> None:
+    """Paired comparison of two runs on the prompts both judged: delta, 95% interval, flipped verdicts,
+    and per dimension a non-inferiority verdict at --margin (non-inferior / inferior / inconclusive,
+    with the further prompts likely to settle it).
 
     Each paper-rule delta is also split into changed answers and format failures (outputs the
     paper's parser cannot read but the robust one can), with intervals.
@@ -620,20 +659,152 @@ def compare(ctx: click.Context, run_a: int, run_b: int, as_json: bool, rules: st
     from .compare import compare_format, compare_runs
     from .tables import compare_table
     from .textsafe import clean_tree
+    from .trust import DIMENSION_IDS
+    from .trust.noninferiority import parse_alpha, parse_margins
 
     (rule_set,) = _rules(rules)
+    margins = parse_margins(margin, known=DIMENSION_IDS)
+    alpha = parse_alpha(alpha)
+    dims = _dimension_list(dimensions)
     with _open_readonly(_db(ctx, db)) as store:
-        comps = compare_runs(store, run_a, run_b, rules=rule_set)
+        comps = compare_runs(store, run_a, run_b, rules=rule_set, margins=margins, alpha=alpha, dimensions=dims)
         splits = compare_format(store, run_a, run_b)
     split_of = {s.dimension: s for s in splits}
     if as_json:
         click.echo(json.dumps(clean_tree({
-            "rules": rule_set, "base": run_a, "variant": run_b,
+            "rules": rule_set, "base": run_a, "variant": run_b, "margin": margins.to_dict(), "alpha": alpha,
             "dimensions": [{**c.to_dict(), "format_split": split_of[c.dimension].to_dict()
                             if c.dimension in split_of else None} for c in comps],
         }), indent=2))
     else:
         _console().print(compare_table(run_a, run_b, comps, splits=split_of, rules=rule_set))
+
+
+@main.command()
+@click.argument("model")
+@click.option("--compression", "compression", required=True,
+              help="Two or more specs to choose between, comma-separated (the dense base is always run): "
+                   "rtn-4b-g32,gptq-4b-g64,gptq-3b-g64,awq-3b-g64,wanda-0.5,sparsegpt-2:4")
+@click.option("--dimensions", default="all", show_default=True, help="Comma list or 'all'.")
+@click.option("--profile", default="quick", show_default=True, type=click.Choice(["smoke", "quick", "paper"]))
+@_apply(decision_options)
+@_rules_option()
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | mps")
+@click.option("--toxicity-scorer", default=None, help="profanity (default) | perspective | PATH to a local HF classifier")
+@click.option("--limit", default=None, type=int, help="At most N prompts per dimension (quick looks).")
+@click.option("--max-batch", default=None, type=int, help="Cap the generation batch size.")
+@click.option("--json", "as_json", is_flag=True, help="The decision table as JSON.")
+@click.option("--adaptive", is_flag=True,
+              help="Evaluate each spec in rounds (25/50/75/100% of every dimension's prompts, stratified) and stop a "
+                   "dimension once its verdict is decided: group-sequential, O'Brien-Fleming alpha spending.")
+@_apply(calib_options)
+@db_option
+@models_option
+@click.pass_context
+def recommend(ctx: click.Context, model: str, compression: str, dimensions: str, profile: str, margin: str | None,
+              alpha: float, rules: str, seed: int, device: str, toxicity_scorer: str | None, limit: int | None,
+              max_batch: int | None, as_json: bool, adaptive: bool, calibration: str, nsamples: int, seqlen: int,
+              calib_precision: str, db: Path | None, models_dir: Path | None) -> None:
+    """The most compressed spec that is non-inferior to MODEL on every dimension.
+
+    Runs (or reuses from the cache) the dense base and every spec, then decides: specs are ranked by
+    effective bits per weight, then sparsity; the pick is the most compressed one whose every dimension
+    is non-inferior at --margin, and every more compressed spec is shown with what kept it out.
+    """
+    from dataclasses import replace
+
+    from .compress.spec import CompressionSpec, parse_specs
+    from .progress import RunDisplay
+    from .recommend import recommend as decide_specs
+    from .runner import RunConfig, Runner
+    from .store import open_store
+    from .tables import recommend_table
+    from .trust import parse_dimensions
+    from .trust.noninferiority import parse_alpha, parse_margins
+
+    (rule_set,) = _rules(rules)
+    specs = [s for s in parse_specs(compression) if not s.is_dense]
+    if len(specs) < 2:
+        raise CtrustError("recommend needs at least two compression specs to choose between (the dense base is "
+                          "run anyway); for one, use `ctrust run` and `ctrust compare BASE VARIANT --margin M`")
+    dims = parse_dimensions(dimensions)
+    margins = parse_margins(margin, known=dims)
+    alpha = parse_alpha(alpha)
+    check_positive(limit, "--limit")
+    check_positive(max_batch, "--max-batch")
+    check_seed(seed)
+    device = check_device(device)
+    calib = _calibration(calibration, nsamples, seqlen, seed, calib_precision)
+    db_path = _db(ctx, db)
+    if db_path.exists():
+        open_store(db_path).close()
+    models = _models(ctx, models_dir)
+    _check_model(model, models)
+    cfg = RunConfig(model=model, compressions=(CompressionSpec(), *specs), dimensions=dims, profile=profile,
+                    seed=seed, device=device, calibration=calib, toxicity_scorer=toxicity_scorer, db_path=db_path,
+                    models_dir=models, max_batch=max_batch, limit=limit, rules=rule_set)
+    cancel = threading.Event()
+    display = RunDisplay()
+    extra: dict[str, Any] = {"profile": profile, "model": model}
+    with display, term_cancels(cancel), _new_cache_guard(db_path):
+        try:
+            if adaptive:
+                from .adaptive import evaluate_variant
+                from .recommend import candidate, decide_between
+                from .trust.sequential import SequentialDesign
+
+                design = SequentialDesign(alpha=alpha)
+                (base_id,) = Runner(replace(cfg, compressions=(CompressionSpec(),)), display.handle,
+                                    cancel=cancel).execute()
+                variants = [evaluate_variant(cfg, spec, base_id, margins=margins, design=design,
+                                             emit=display.handle, cancel=cancel) for spec in specs]
+                rec = decide_between(base_id, [candidate(v.spec, v.run_id, v.comparisons) for v in variants],
+                                     margins=margins, alpha=alpha, rules=rule_set)
+                extra["adaptive"] = {
+                    "design": design.to_dict(), "describe": design.describe(),
+                    "prompts": {v.spec: {"used": v.prompts_used, "total": v.prompts_total} for v in variants},
+                }
+            else:
+                run_ids = Runner(cfg, display.handle, cancel=cancel).execute()
+        except KeyboardInterrupt:
+            cancel.set()
+            click.echo("cancelled", err=True)
+            sys.exit(130)
+        except CtrustError as exc:
+            raise CtrustError(f"{display.failed}: {exc}" if display.failed else str(exc)) from None
+    if display.cancelled:
+        sys.exit(130)
+    if not adaptive:
+        if len(run_ids) != len(specs) + 1:
+            sys.exit(130)
+        with _open_readonly(db_path) as store:
+            rec = decide_specs(store, run_ids[0], run_ids[1:], margins=margins, alpha=alpha, rules=rule_set,
+                               dimensions=list(dims))
+    if as_json:
+        from .textsafe import clean_tree
+
+        click.echo(json.dumps(clean_tree({**rec.to_dict(), **extra}), indent=2))
+    else:
+        _console().print(recommend_table(rec))
+        if adaptive:
+            used = sum(p["used"] for p in extra["adaptive"]["prompts"].values())
+            total = sum(p["total"] for p in extra["adaptive"]["prompts"].values())
+            click.echo(f"adaptive: {used} of {total} variant prompts evaluated ({1 - used / max(1, total):.0%} "
+                       f"saved); {extra['adaptive']['describe']}")
+
+
+def _dimension_list(text: str | None) -> list[str] | None:
+    """A comma list of dimension names, each checked (the runs' own check follows)."""
+    if text is None or not text.strip() or text.strip() == "all":
+        return None
+    from .trust import DIMENSION_IDS
+
+    names = [t.strip().lower() for t in text.split(",") if t.strip()]
+    unknown = [n for n in names if n not in DIMENSION_IDS]
+    if unknown:
+        raise CtrustError(f"unknown dimension {', '.join(unknown)}; choose from: {', '.join(DIMENSION_IDS)}")
+    return names
 
 
 # ---------------------------------------------------------------------------------------

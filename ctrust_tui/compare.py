@@ -3,16 +3,20 @@
 Every comparison is made under one rule set, and both runs must have current verdicts under it:
 a paper-rule score is never set against a robust-rule one, nor against verdicts made by an older
 version of the same rules. Each delta is also split into *changed answers* and *format failures*
-(trust/format_failures.py), which tells a lost judgement from a lost answer format.
+(trust/format_failures.py), which tells a lost judgement from a lost answer format. With margins,
+each dimension gets a non-inferiority verdict (trust/noninferiority.py).
 """
 
 from __future__ import annotations
+
+from typing import Sequence
 
 from .errors import CtrustError
 from .store.db import RunRow, Store
 from .trust import get_dimension
 from .trust.format_failures import FormatSplit, format_split
-from .trust.rules import DEFAULT_RULES, RULE_SETS, RULES_VERSION, rules_tag
+from .trust.noninferiority import DEFAULT_ALPHA, Margins
+from .trust.rules import DEFAULT_RULES, RULE_SETS, RULES_VERSION, parse_rules, rules_tag
 from .trust.stats import PairedComparison, paired_compare
 
 
@@ -50,17 +54,39 @@ def _check_pair(store: Store, run_a: int, run_b: int) -> tuple[RunRow, RunRow]:
     return a, b
 
 
-def compare_runs(store: Store, run_a: int, run_b: int, *, seed: int = 0,
-                 rules: str = DEFAULT_RULES) -> list[PairedComparison]:
-    """B minus A per shared dimension, on the prompts both runs judged, under one rule set."""
+def shared_dimensions(a: RunRow, b: RunRow, dimensions: Sequence[str] | None = None) -> list[str]:
+    """The dimensions both runs evaluated, or the asked-for ones if both runs have them."""
+    shared = [d for d in a.dimensions if d in b.dimensions]
+    if dimensions is None:
+        return shared
+    missing = [d for d in dimensions if d not in shared]
+    if missing:
+        raise CtrustError(f"dimension {', '.join(missing)} is not in both runs #{a.id} and #{b.id} "
+                          f"(shared: {', '.join(shared) or 'none'})")
+    return list(dimensions)
+
+
+def compare_runs(store: Store, run_a: int, run_b: int, *, seed: int = 0, rules: str = DEFAULT_RULES,
+                 margins: Margins | None = None, alpha: float = DEFAULT_ALPHA,
+                 dimensions: Sequence[str] | None = None) -> list[PairedComparison]:
+    """B minus A per shared dimension, on the prompts both runs judged, under one rule set; with
+    `margins`, each dimension also gets its non-inferiority verdict (`PairedComparison.decision`).
+    `seed` is kept for callers: the paired interval is exact, not resampled."""
+    rules = parse_rules(rules)
     a, b = _check_pair(store, run_a, run_b)
     for r in (a, b):
         require_rules(store, r, rules)
+    dims = shared_dimensions(a, b, dimensions)
+    if margins is not None:
+        margins.check_dimensions(dims)
     out = []
-    for dim_id in [d for d in a.dimensions if d in b.dimensions]:
+    for dim_id in dims:
         dim = get_dimension(dim_id)
-        out.append(paired_compare(dim_id, store.judged(run_a, dim_id, rules), store.judged(run_b, dim_id, rules),
-                                  lambda j, dim=dim: dim.score_only(j, rules), seed=seed, stratum=dim.stratum))
+        out.append(paired_compare(
+            dim_id, store.judged(run_a, dim_id, rules), store.judged(run_b, dim_id, rules),
+            lambda j, dim=dim: dim.score_only(j, rules), stratum=dim.stratum, linear=dim.score_is_mean,
+            margin=None if margins is None else margins.of(dim_id), alpha=alpha,
+        ))
     return out
 
 

@@ -44,6 +44,7 @@ from .store.runlock import RunLock
 from .trust import JudgeContext, get_dimension, get_profile
 from .trust.prompt_format import MODEL
 from .trust.rules import DEFAULT_RULES, RULE_SETS, scorer_identity
+from .trust.sequential import prefix_size, stratified_order
 from .trust.types import DimensionResult, PromptRecord, Verdict, sha256_hex
 
 EventFn = Callable[[Event], None]
@@ -65,6 +66,9 @@ class RunConfig:
     limit: int | None = None  # cap on prompts per dimension (tests, demos)
     rules: str = DEFAULT_RULES  # the rule set events and the final table report; both sets are stored
     prompt_format: str = MODEL  # "model" (the model's chat template) | "fork" | "fork:<template>"
+    # adaptive evaluation (adaptive.py): evaluate only this stratified prefix (share of its prompts) of each
+    # dimension; the run's identity is the whole ordered set, so successive rounds grow one run
+    fractions: tuple[tuple[str, float], ...] | None = None
 
 
 BackendFactory = Callable[[ModelRef, CompressionSpec, RunConfig, Callable[[CompressProgress], None],
@@ -321,9 +325,16 @@ class Runner:
             self.emit(ModelLoaded(label, dict(backend.info)))
             profile = get_profile(cfg.profile)
             records: list[PromptRecord] = []
+            identity: list[PromptRecord] = []  # what the run is of (all prompts, also in adaptive rounds)
+            fractions = dict(cfg.fractions) if cfg.fractions is not None else None
             for dim in dims:
                 recs = dim.build_prompts(profile)
-                records.extend(recs[: cfg.limit] if cfg.limit else recs)
+                recs = recs[: cfg.limit] if cfg.limit else recs
+                if fractions is not None:
+                    recs = stratified_order(recs, dim.stratum)
+                    identity.extend(recs)
+                    recs = recs[: prefix_size(fractions.get(dim.id, 1.0), len(recs))]
+                records.extend(recs)
             scorer_name = getattr(scorer, "name", None)
             settings = {
                 "model_fingerprint": backend.model_fingerprint,
@@ -333,8 +344,10 @@ class Runner:
                 "seed": cfg.seed,
                 "scorer": scorer_name,
                 "limit": cfg.limit,
-                "prompts": sha256_hex("".join(r.key for r in records))[:16],
+                "prompts": sha256_hex("".join(r.key for r in (identity if fractions is not None else records)))[:16],
             }
+            if fractions is not None:  # absent otherwise, so earlier runs keep their identity
+                settings["adaptive"] = "stratified-prefix"
             if cfg.prompt_format != MODEL:  # absent for the default, so earlier runs keep their identity
                 settings["prompt_format"] = str(backend.info.get("prompt_format", cfg.prompt_format))
             # one writer per run: a second process with these settings waits here, then resumes

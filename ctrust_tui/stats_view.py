@@ -9,3 +9,12 @@ def delta_style(delta: float | None, significant: bool) -> str:
         return "dim"
     base = "green" if delta > 0 else "red"
     return f"bold {base}" if significant else base
+
+
+VERDICT_STYLES = {"non-inferior": "bold green", "inferior": "bold red", "inconclusive": "yellow",
+                  "too few prompts": "dim"}
+
+
+def verdict_style(verdict: str | None) -> str:
+    """Non-inferiority verdict colours: green ships, red does not, yellow needs more prompts."""
+    return VERDICT_STYLES.get(verdict or "", "dim")

@@ -7,8 +7,9 @@ from typing import Mapping, Sequence
 from rich.table import Table
 from rich.text import Text
 
+from .recommend import Recommendation
 from .report import COLUMNS, build_rows, fmt
-from .stats_view import delta_style
+from .stats_view import delta_style, verdict_style
 from .store.db import RunRow, ScoreRow
 from .textsafe import safe_text
 from .trust.format_failures import FormatSplit
@@ -63,19 +64,31 @@ def _signed(x: float | None, ci: tuple[float, float] | None) -> str:
 
 def compare_table(run_a: int, run_b: int, comps: Sequence[PairedComparison], *,
                   splits: Mapping[str, FormatSplit] | None = None, rules: str = "paper") -> Table:
-    """Paired deltas; with `splits`, the paper delta's changed-answer and format-failure parts too."""
-    table = Table(title=f"run #{run_b} vs #{run_a} (paired, same prompts, {rules} rules)", title_justify="left")
+    """Paired deltas and non-inferiority verdicts; with `splits`, the paper delta's changed-answer
+    and format-failure parts too."""
+    decided = [c.decision for c in comps if c.decision is not None]
+    title = f"run #{run_b} vs #{run_a} (paired, same prompts, {rules} rules)"
+    if decided:
+        margins = sorted({d.margin for d in decided})
+        title += (f"; non-inferior = {100 * (1 - decided[0].alpha):.0f}% interval above −margin "
+                  f"(margin {', '.join(f'{m:g}' for m in margins)} points)")
+    table = Table(title=title, title_justify="left")
     cols = ["dimension", f"#{run_a}", f"#{run_b}", "delta", "95% CI", "flipped", "n"]
+    if decided:
+        cols += ["margin", "verdict"]
     if splits:
         cols += ["changed answers (paper)", "format failures (paper)", f"fmt-fail share #{run_a}→#{run_b}"]
     for col in cols:
-        table.add_column(col, justify="right" if col != "dimension" else "left")
+        table.add_column(col, justify="right" if col not in ("dimension", "verdict") else "left")
     for c in comps:
-        ci = f"[{c.ci95[0]:+.1f}, {c.ci95[1]:+.1f}]" if c.ci95 else ""
+        ci = f"[{c.ci95[0]:+.1f}, {c.ci95[1]:+.1f}]" if c.ci95 else (safe_text(c.note) if c.note else "")
         delta = Text("—" if c.delta is None else f"{c.delta:+.1f}" + (" *" if c.significant else ""),
                      style=delta_style(c.delta, c.significant))
         cells: list[Text | str] = [safe_text(c.dimension), fmt(c.score_a), fmt(c.score_b), delta, ci, str(c.flipped),
                                    str(c.n_shared)]
+        if decided:
+            d = c.decision
+            cells += [f"{d.margin:g}" if d else "", Text(d.short, style=verdict_style(d.verdict)) if d else Text("")]
         if splits:
             sp = splits.get(c.dimension)
             if sp is None:
@@ -84,5 +97,41 @@ def compare_table(run_a: int, run_b: int, comps: Sequence[PairedComparison], *,
                 share = "—" if sp.share_a is None or sp.share_b is None else \
                     f"{100 * sp.share_a:.0f}% → {100 * sp.share_b:.0f}%"
                 cells += [_signed(sp.answers, sp.ci_answers), _signed(sp.formats, sp.ci_formats), share]
+        table.add_row(*cells)
+    return table
+
+
+def recommend_table(rec: Recommendation) -> Table:
+    """The decision table: every spec, most compressed first, with each dimension's verdict."""
+    chosen = {c.run_id for c in rec.chosen}
+    rejected = {c.run_id for c in rec.rejected}
+    dims = [c.dimension for c in rec.candidates[0].comparisons] if rec.candidates else []
+    table = Table(title=safe_text(f"recommendation vs base run #{rec.base_run} ({rec.rules} rules, "
+                                  f"{100 * (1 - rec.alpha):.0f}% paired intervals): {rec.summary}"),
+                  title_justify="left")
+    for col in ("spec", "run", "bits/w", "sparse", *dims, "decision"):
+        table.add_column(col, justify="left" if col in ("spec", "decision") else "right")
+    for c in rec.candidates:
+        by = {x.dimension: x for x in c.comparisons}
+        cells: list[Text | str] = [safe_text(c.spec), f"#{c.run_id}", f"{c.bits:.2f}", f"{c.sparsity:.0%}"]
+        for d in dims:
+            x = by.get(d)
+            dec = x.decision if x else None
+            if x is None or dec is None:
+                cells.append("")
+                continue
+            t = Text("—" if x.delta is None else f"{x.delta:+.1f}")
+            if dec.ci:
+                t.append(f" [{dec.ci[0]:+.1f}, {dec.ci[1]:+.1f}]", style="dim")
+            t.append("\n")
+            t.append(dec.short, style=verdict_style(dec.verdict))
+            cells.append(t)
+        if c.run_id in chosen:
+            label = Text("tie: recommended" if len(chosen) > 1 else "recommended", style="bold green")
+        elif c.run_id in rejected:
+            label = Text("rejected: " + "; ".join(x.dimension for x in c.failing), style="red")
+        else:
+            label = Text("qualifies, less compressed" if c.qualifies else "less compressed", style="dim")
+        cells.append(label)
         table.add_row(*cells)
     return table

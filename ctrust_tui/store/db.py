@@ -402,6 +402,11 @@ class Store:
             entry["n"] += int(n)
         return out
 
+    def model_path(self, fingerprint: str) -> str | None:
+        """Where the model with this fingerprint was loaded from (decision records hash its weights)."""
+        row = self.conn.execute("SELECT path FROM models WHERE fingerprint = ?", (fingerprint,)).fetchone()
+        return str(row[0]) if row and row[0] else None
+
     # -- reading --------------------------------------------------------------------
     def _run_row(self, r: sqlite3.Row | tuple) -> RunRow:
         (rid, model_name, compression, dims, profile, seed, scorer, status, created, updated, total, done,

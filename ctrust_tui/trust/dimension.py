@@ -62,6 +62,9 @@ class Dimension(ABC):
     """Base class. Subclasses are stateless; the registry holds one instance of each."""
 
     info: DimensionInfo
+    # The score is a weighted mean of per-prompt values (paired score intervals apply); False for
+    # scores built from group statistics (fairness DPD/EOD), which get a jackknife interval instead.
+    score_is_mean: bool = True
 
     @property
     def id(self) -> str:

@@ -1,4 +1,4 @@
-"""Uncertainty the paper does not report: bootstrap intervals and paired run comparisons.
+"""Uncertainty the paper does not report: bootstrap intervals of one run, paired run comparisons.
 
 Resampling is stratified by scenario so that a dimension whose score averages scenario
 metrics never loses a scenario in a resample. Seeds are explicit: same input, same interval.
@@ -11,6 +11,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from .noninferiority import DEFAULT_ALPHA, NonInferiority, decide
+from .paired import paired_model
 from .types import Judged, PromptRecord
 
 ScoreFn = Callable[[Sequence[Judged]], float | None]
@@ -58,7 +60,12 @@ def bootstrap_ci(
 
 @dataclass(frozen=True)
 class PairedComparison:
-    """Run B minus run A on the prompts both runs judged."""
+    """Run B minus run A on the prompts both runs judged.
+
+    `ci95` is the paired interval of `paired.py` (it holds at n = 2); None with `note` saying why
+    ("too few prompts") where no valid interval exists. `decision` is the non-inferiority verdict
+    when a margin was asked for.
+    """
 
     dimension: str
     n_shared: int
@@ -68,13 +75,16 @@ class PairedComparison:
     ci95: tuple[float, float] | None
     flipped: int  # prompts whose verdict differs
     flipped_ids: tuple[str, ...]
+    method: str | None = None
+    note: str = ""
+    decision: NonInferiority | None = None
 
     @property
     def significant(self) -> bool:
         return self.ci95 is not None and (self.ci95[0] > 0 or self.ci95[1] < 0)
 
     def to_dict(self) -> dict:
-        return {
+        d = {
             "dimension": self.dimension,
             "n_shared": self.n_shared,
             "score_a": self.score_a,
@@ -82,9 +92,14 @@ class PairedComparison:
             "delta": self.delta,
             "ci95": list(self.ci95) if self.ci95 else None,
             "significant": self.significant,
+            "method": self.method,
+            "note": self.note,
             "flipped": self.flipped,
             "flipped_ids": list(self.flipped_ids),
         }
+        if self.decision is not None:
+            d["noninferiority"] = self.decision.to_dict()
+        return d
 
 
 def paired_compare(
@@ -93,35 +108,26 @@ def paired_compare(
     b: Sequence[Judged],
     score_fn: ScoreFn,
     *,
-    n_boot: int = 500,
-    seed: int = 0,
     stratum: StratumFn = by_scenario,
+    linear: bool = True,
+    margin: float | None = None,
+    alpha: float = DEFAULT_ALPHA,
 ) -> PairedComparison:
-    """Paired bootstrap: resample shared prompt ids (stratified), score both runs on the same draw."""
+    """Pair the prompts both runs judged, stratified as the score is; interval and optional verdict.
+
+    `alpha` is the two-sided level of the interval used for the verdict; `ci95` is always 95%.
+    """
     by_a = {rec.id: (rec, v) for rec, v in a}
     by_b = {rec.id: (rec, v) for rec, v in b}
     shared = sorted(set(by_a) & set(by_b))
-    pa = [by_a[i] for i in shared]
-    pb = [by_b[i] for i in shared]
+    pairs = [(by_a[i], by_b[i]) for i in shared]
     flipped_ids = tuple(i for i in shared if by_a[i][1].verdict != by_b[i][1].verdict)
-    sa, sb = score_fn(pa), score_fn(pb)
+    sa, sb = score_fn([p[0] for p in pairs]), score_fn([p[1] for p in pairs])
     delta = None if sa is None or sb is None else sb - sa
-    ci = None
-    if len(shared) >= 2 and delta is not None:
-        rng = random.Random(seed)
-        strata: dict[str, list[int]] = defaultdict(list)
-        for idx, i in enumerate(shared):
-            strata[stratum(by_a[i][0])].append(idx)
-        deltas: list[float] = []
-        for _ in range(n_boot):
-            draw: list[int] = []
-            for key in sorted(strata):
-                g = strata[key]
-                draw.extend(g[rng.randrange(len(g))] for _ in range(len(g)))
-            xa, xb = score_fn([pa[j] for j in draw]), score_fn([pb[j] for j in draw])
-            if xa is not None and xb is not None:
-                deltas.append(xb - xa)
-        if deltas:
-            deltas.sort()
-            ci = (deltas[int(0.025 * (len(deltas) - 1))], deltas[int(0.975 * (len(deltas) - 1))])
-    return PairedComparison(dimension, len(shared), sa, sb, delta, ci, len(flipped_ids), flipped_ids)
+    model, why = paired_model(pairs, score_fn, stratum, linear=linear) if delta is not None else (None, "no score")
+    ci = model.interval(0.05) if model is not None else None
+    decision = None
+    if margin is not None:
+        decision = decide(dimension, model, margin=margin, alpha=alpha, n=len(shared), reason=why)
+    return PairedComparison(dimension, len(shared), sa, sb, delta, ci, len(flipped_ids), flipped_ids,
+                            model.method if model is not None else None, why, decision)

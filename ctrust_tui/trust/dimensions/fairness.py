@@ -359,6 +359,8 @@ class Fairness(Dimension):
             extra={"prediction": parsed.prediction, "known": parsed.known, "coin": parsed.coin},
         )
 
+    score_is_mean = False  # DPD/EOD: max/abs of group rates
+
     def stratum(self, record: PromptRecord) -> str:
         """Resample within (scenario, group): DPD/EOD need both groups in every bootstrap draw."""
         return f"{record.scenario}|{record.context.get('sensitive_attr')}"

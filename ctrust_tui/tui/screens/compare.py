@@ -15,13 +15,19 @@ from textual.widgets import ContentSwitcher, DataTable, Footer, Label, Selection
 
 from ...compare import compare_format, compare_runs
 from ...errors import CtrustError
+from ...recommend import failing_text, recommend
 from ...report import COLUMNS
-from ...stats_view import delta_style
+from ...stats_view import delta_style, verdict_style
 from ...textsafe import strip_control
+from ...trust.noninferiority import DEFAULT_MARGIN, Margins
+from ..widgets.modals import TextModal
 from ..widgets.render import bar, dim_title, fmt_num, inert, verdict_badge
 from .base import CtrustScreen
 
 PALETTE = ("cyan", "magenta", "yellow", "green", "blue", "red")
+MARGIN_STEPS = (1.0, 2.0, 3.0, 5.0, 10.0)  # `m` cycles the non-inferiority margin (score points)
+SHORT_VERDICT = {"non-inferior": "non-inferior", "inferior": "inferior", "inconclusive": "inconclusive",
+                 "too few prompts": "too few"}
 
 
 def run_label(run: Any, width: int = 40) -> Text:
@@ -80,11 +86,37 @@ class SideBySide(ModalScreen[None]):
         self.dismiss()
 
 
+def decision_text(rec: Any) -> Text:
+    """The recommendation as lines: the summary, then every spec, most compressed first."""
+    chosen = {c.run_id for c in rec.chosen}
+    rejected = {c.run_id for c in rec.rejected}
+    t = Text()
+    t.append_text(inert(rec.summary, 400))
+    t.append(f"\n\n{rec.rules} rules, {100 * (1 - rec.alpha):.0f}% paired intervals, base #{rec.base_run}\n",
+             style="dim")
+    for c in rec.candidates:
+        t.append("\n")
+        t.append_text(inert(c.spec, 40))
+        t.append(f"  #{c.run_id} · {c.bits:.2f} bits/weight · {c.sparsity:.0%} sparse  ", style="dim")
+        if c.run_id in chosen:
+            t.append("recommended" + (" (tie)" if len(chosen) > 1 else ""), style="bold green")
+        elif c.run_id in rejected:
+            t.append("rejected", style="bold red")
+            for x in c.failing:
+                t.append("\n    ")
+                t.append_text(inert(failing_text(x), 200))
+        else:
+            t.append("qualifies, less compressed" if c.qualifies else "less compressed", style="dim")
+    return t
+
+
 class CompareScreen(CtrustScreen):
     NAV = "compare"
     BINDINGS = [
         Binding("b", "baseline", "Baseline", id="compare.baseline"),
         Binding("r", "refresh", "Refresh", id="compare.refresh"),
+        Binding("m", "margin", "Margin", id="compare.margin"),
+        Binding("d", "decide", "Recommend", id="compare.decide"),
         Binding("escape", "back", "Back", id="compare.back"),
     ]
 
@@ -96,6 +128,7 @@ class CompareScreen(CtrustScreen):
         self.flip_dim: str | None = None
         self.flip_rows: list[tuple[Any, list[tuple[Any, Any]]]] = []
         self._auto_selected = False
+        self.margin = DEFAULT_MARGIN
 
     def compose(self) -> ComposeResult:
         yield self.nav()
@@ -177,6 +210,31 @@ class CompareScreen(CtrustScreen):
         self.baseline = rid
         self.recompute()
 
+    def action_margin(self) -> None:
+        """Cycle the non-inferiority margin (score points) through MARGIN_STEPS."""
+        steps = MARGIN_STEPS
+        self.margin = steps[(steps.index(self.margin) + 1) % len(steps)] if self.margin in steps else steps[0]
+        self.recompute()
+
+    def action_decide(self) -> None:
+        """`ctrust recommend` on the picked runs: the most compressed variant non-inferior everywhere."""
+        others = [r for r in self.selected if r != self.baseline]
+        if self.baseline is None or len(others) < 2:
+            self.notify("pick the dense baseline and 2+ compressed runs of it to get a recommendation", timeout=4)
+            return
+        self.decide(self.baseline, others, self.margin)
+
+    @work(thread=True, exclusive=True, group="compare-decide", exit_on_error=False)
+    def decide(self, baseline: int, others: list[int], margin: float) -> None:
+        try:
+            with self.capp.read_store() as store:
+                rec = recommend(store, baseline, others, margins=Margins(margin), rules=self.app.rules)
+        except CtrustError as exc:
+            self.app.call_from_thread(self.notify, strip_control(str(exc)), severity="error", timeout=6)
+            return
+        self.app.call_from_thread(self.app.push_screen, TextModal("recommendation", decision_text(rec),
+                                                                  strip_control(rec.summary)))
+
     def action_back(self) -> None:
         views = self.query_one("#compare-views", ContentSwitcher)
         if views.current == "flips":
@@ -191,10 +249,10 @@ class CompareScreen(CtrustScreen):
             self._status("pick 2 or more runs of the same model (space); b makes the highlighted run the baseline")
             return
         others = [r for r in self.selected if r != self.baseline]
-        self.compute(self.baseline, others)
+        self.compute(self.baseline, others, self.margin)
 
     @work(thread=True, exclusive=True, group="compare-compute", exit_on_error=False)
-    def compute(self, baseline: int, others: list[int]) -> None:
+    def compute(self, baseline: int, others: list[int], margin: float = DEFAULT_MARGIN) -> None:
         pairs: dict[int, dict[str, Any]] = {}
         splits: dict[int, dict[str, Any]] = {}
         errors: list[str] = []
@@ -205,7 +263,8 @@ class CompareScreen(CtrustScreen):
                 scores.setdefault(s.run_id, {})[s.dimension] = s
             for other in others:
                 try:
-                    pairs[other] = {c.dimension: c for c in compare_runs(store, baseline, other, rules=rules)}
+                    pairs[other] = {c.dimension: c for c in compare_runs(store, baseline, other, rules=rules,
+                                                                         margins=Margins(margin))}
                 except CtrustError as exc:
                     errors.append(str(exc))
                     continue
@@ -235,6 +294,9 @@ class CompareScreen(CtrustScreen):
             for o in others:
                 table.add_column(Text(f"#{o} {strip_control(self.runs[o].compression)}"), key=str(o))
             table.add_column("flips", key="flips")
+            for o in others:
+                head = f"#{o} ±{self.margin:g}" if len(others) > 1 else f"verdict (margin {self.margin:g})"
+                table.add_column(head, key=f"verdict-{o}")
             for d in dims:
                 b = scores.get(baseline, {}).get(d)
                 cells: list[Any] = [dim_title(d), Text(fmt_num(b.score if b else None))]
@@ -255,13 +317,18 @@ class CompareScreen(CtrustScreen):
                         cell.append(f" fmt {sp.formats:+.1f}", style="italic yellow")
                     cells.append(cell)
                 cells.append(str(flips))
+                for o in others:
+                    c = pairs[o].get(d)
+                    cells.append(self._verdict_cell(c.decision if c is not None else None))
                 table.add_row(*cells, key=d)
             if cursor < table.row_count:
                 table.move_cursor(row=cursor)
         self._chart(dims, scores)
         msg = Text(f"{self.app.rules} rules (R switches) · Δ = run − baseline on shared prompts; ")
         msg.append("* ", style="bold")
-        msg.append("95% interval excludes zero; green = more trustworthy")
+        msg.append("95% interval excludes zero; green = more trustworthy; ")
+        msg.append(f"verdict: is the variant at most {self.margin:g} points worse (m changes the margin)? "
+                   "+N = further prompts likely to settle it")
         if splits:
             msg.append("; fmt = part of Δ from format failures (answers only the robust parser reads)",
                        style="italic yellow")
@@ -269,6 +336,15 @@ class CompareScreen(CtrustScreen):
         if errors:
             msg = Text("; ".join(strip_control(e) for e in errors), style="bold red")
         self._status(msg)
+
+    @staticmethod
+    def _verdict_cell(decision: Any) -> Text:
+        if decision is None:
+            return Text("")
+        t = Text(SHORT_VERDICT.get(decision.verdict, decision.verdict), style=verdict_style(decision.verdict))
+        if decision.verdict == "inconclusive" and decision.settle:
+            t.append(f" {decision.settle}", style="dim")
+        return t
 
     def on_resize(self) -> None:
         if getattr(self, "_chart_args", None):
