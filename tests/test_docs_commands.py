@@ -162,7 +162,7 @@ def test_pytest_line_names_real_paths_flags_and_markers(cmd: DocCommand, pytest_
 MODEL = REPO / "models" / "smollm2-135m-instruct"
 # The README's workflow: models first, then compress and run, then what reads the runs, then the UIs.
 ORDER = ("models import-default", "models import", "compress", "models list", "run", "runs", "export",
-         "compare", "rescore", "prompts", "score", "browse", "serve", "")
+         "compare", "rescore", "recommend", "prompts", "score", "browse", "serve", "")
 ADJUST = {
     # 135M model on 2 CPU cores: 4 x 64 calibration tokens instead of 32 x 512 (every option still passed)
     ("compress", "--nsamples"): "4",
@@ -170,7 +170,7 @@ ADJUST = {
     # port 8000 may be taken on a shared machine
     ("serve", "--port"): "0",
 }
-EXTRA = {"run": ["--limit", "1"]}  # one prompt per dimension: 3 variants x 9 dimensions stay minutes
+EXTRA = {"run": ["--limit", "1"], "recommend": ["--limit", "1"]}  # recommend reuses run's base and specs  # one prompt per dimension: 3 variants x 9 dimensions stay minutes
 
 
 def _runs() -> list[tuple[str, list[str]]]:
@@ -312,6 +312,8 @@ def _check(sub: str, words: list[str], out: str, ws: Path) -> None:
     elif sub == "compare" and "--json" in words:
         data = json.loads(out)
         assert data["rules"] == "paper" and all("format_split" in d for d in data["dimensions"])
+    elif sub == "recommend":
+        assert "gptq-4b-g128" in out and "wanda-2:4" in out, out
     elif sub == "rescore":
         rules = words[words.index("--rules") + 1] if "--rules" in words else "all"
         tags = ("paper@", "robust@") if rules == "all" else (f"{rules}@",)
