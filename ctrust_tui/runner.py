@@ -388,13 +388,17 @@ class Runner:
             self.emit(Notice(f"{cached} of {total} generations served from the cache"))
         progress()
         if plan.missing:
+            streamed_before = getattr(backend, "tokens_streamed", 0)
+
             def on_chunks(chunks: list[tuple[str, str]]) -> None:
-                self.emit(TokensGenerated(run_id, tuple((req_of[k].record.id, req_of[k].sample, t) for k, t in chunks)))
+                streamed = getattr(backend, "tokens_streamed", 0) - streamed_before
+                self.emit(TokensGenerated(run_id, tuple((req_of[k].record.id, req_of[k].sample, t) for k, t in chunks),
+                                          streamed))
 
             def on_batch(keys: Sequence[str]) -> None:
                 self.emit(PromptsStarted(run_id, tuple(
                     (req_of[k].record.id, req_of[k].sample, req_of[k].record.dimension, req_of[k].record.user_text)
-                    for k in keys)))
+                    for k in keys), tuple(req_of[k].record.decoding.n for k in keys)))
 
             for batch_results in generate_cached(store, backend, plan, cancel=self.cancelled, on_chunks=on_chunks,
                                                  on_batch=on_batch):

@@ -26,6 +26,10 @@ class EngineBackend:
         }
         self._gen = Generator(loaded.model, loaded.tokenizer, loaded.device, max_batch=max_batch)
 
+    @property
+    def tokens_streamed(self) -> int:
+        return self._gen.tokens_streamed
+
     def render(self, messages: Sequence[Message]) -> str:
         return render_messages(self.loaded.tokenizer, messages)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 from tui_fixtures import fake_factory
@@ -20,7 +21,7 @@ def _select_dims(screen, dims):
 
 
 async def test_setup_start_streams_scores_and_finishes(tmp_path, models_dir):
-    app = CtrustApp(tmp_path / "cache.db", models_dir, backend_factory=fake_factory(delay=0.01, batch_size=3))
+    app = CtrustApp(tmp_path / "cache.db", models_dir, backend_factory=fake_factory(delay=0.1, batch_size=3))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("3")
         setup = app.screen
@@ -107,7 +108,7 @@ async def test_events_are_batched_and_keys_stay_responsive(tmp_path, models_dir)
 
 
 async def test_cancel_asks_for_confirmation(tmp_path, models_dir):
-    app = CtrustApp(tmp_path / "cache.db", models_dir, backend_factory=fake_factory(delay=0.2, batch_size=2))
+    app = CtrustApp(tmp_path / "cache.db", models_dir, backend_factory=fake_factory(delay=0.5, batch_size=2))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("3")
         _select_dims(app.screen, ["ethics"])
@@ -181,3 +182,37 @@ async def test_bad_model_shows_modal_not_traceback(tmp_path, models_dir):
         assert "not found" in body and "Traceback" not in body
         await pilot.press("enter")
         assert type(app.screen).__name__ == "RunScreen"
+
+
+async def test_long_sampled_batch_never_freezes_the_run_screen(tmp_path, models_dir):
+    """One slow batch of 3 sampled rows (quick toxicity, n=3): no generation finishes for ~9 s, yet
+    elapsed advances every second, tokens/s counts the streamed tokens, and the panel shows the
+    three rows generating with their sample index."""
+    slow = fake_factory(delay=0.3, batch_size=4, script=lambda r: " ".join(["word"] * 30))
+    app = CtrustApp(tmp_path / "cache.db", models_dir, backend_factory=slow)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("3")
+        setup = app.screen
+        _select_dims(setup, ["toxicity"])
+        setup.query_one("#profile").value = "quick"
+        setup.query_one("#limit").value = "1"
+        await pilot.press("ctrl+r")
+        run = app.get_screen("run")
+        await wait_for(pilot, lambda: app.screen is run and run.streamed > 0, timeout=15)
+        first = rendered(run.query_one("#gen-label"))
+        elapsed0 = run.elapsed
+        await pilot.pause(2.3)
+        second = rendered(run.query_one("#gen-label"))
+        assert run.progress is not None and run.progress.done == 0, "no generation finished in the window"
+        assert run.elapsed >= elapsed0 + 1.5, (elapsed0, run.elapsed)
+        assert first != second and re.search(r"0:0\d elapsed", second), (first, second)
+        rate = float(re.search(r"([\d.]+) tok/s", second).group(1))
+        assert rate > 0, second
+        assert "ETA estimating…" in second
+        current = rendered(run.query_one("#current"))
+        for s in (1, 2, 3):
+            assert f"sample {s}/3" in current, current
+        assert "word word" in current
+        run.cancel_event.set()
+        await wait_for(pilot, lambda: not run.running, timeout=15)
+        assert run.state == "cancelled"
