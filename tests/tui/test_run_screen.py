@@ -33,7 +33,8 @@ async def test_setup_start_streams_scores_and_finishes(tmp_path, models_dir):
         await pilot.press("escape")
         setup.query_one("#specs").focus()
         await pilot.press("enter")
-        assert [str(s) for s in setup.queue] == ["none", "wanda-2:4"]
+        assert [str(s) for s in setup.queue] == ["wanda-2:4"]
+        assert "Start runs: none → wanda-2:4" in rendered(setup.query_one("#will-run"))
         await pilot.press("ctrl+r")
         run = app.get_screen("run")
         await wait_for(pilot, lambda: app.screen is run)
@@ -161,7 +162,7 @@ async def test_inline_validation_and_queue(tmp_path, models_dir):
         assert "unsupported bits" in rendered(s.query_one("#spec-preview"))
         s.query_one("#specs").value = "gptq-4b-g128, wanda-2:4"
         await pilot.press("enter")
-        assert [str(x) for x in s.queue] == ["none", "gptq-4b-g128", "wanda-2:4"]
+        assert [str(x) for x in s.queue] == ["gptq-4b-g128", "wanda-2:4"]
         labels = [str(o.prompt) for o in s.query_one("#dims")._options]
         assert any("AdvGLUE dev (offline substitute for AdvGLUE++)" in lbl for lbl in labels)
         s.query_one("#dims").deselect_all()
@@ -216,3 +217,34 @@ async def test_long_sampled_batch_never_freezes_the_run_screen(tmp_path, models_
         run.cancel_event.set()
         await wait_for(pilot, lambda: not run.running, timeout=15)
         assert run.state == "cancelled"
+
+
+async def test_start_with_an_empty_queue_runs_the_form_and_the_baseline(tmp_path, models_dir):
+    """The form says GPTQ 4-bit and nothing is queued: Start runs none then gptq-4b-g128; unticking
+    the baseline runs the form's spec alone. The line under the queue, the request and the Run
+    screen's queue agree each time."""
+    app = CtrustApp(tmp_path / "cache.db", models_dir, backend_factory=fake_factory())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("3")
+        setup = app.screen
+        _select_dims(setup, ["ethics"])
+        setup.query_one("#limit").value = "1"
+        setup.query_one("#method").value = "gptq"
+        setup.query_one("#bits").value = 4
+        await pilot.pause()
+        assert setup.queue == []
+        assert "Start runs: none → gptq-4b-g128" in rendered(setup.query_one("#will-run"))
+        assert [str(s) for s in setup.build_request()["compressions"]] == ["none", "gptq-4b-g128"]
+        setup.query_one("#baseline").value = False
+        await pilot.pause()
+        assert "Start runs: gptq-4b-g128  (the form's spec" in rendered(setup.query_one("#will-run"))
+        setup.query_one("#baseline").value = True
+        await pilot.pause()
+        await pilot.press("ctrl+r")
+        run = app.get_screen("run")
+        await wait_for(pilot, lambda: app.screen is run and not run.running and run.state != "starting",
+                       timeout=20)
+        assert list(run.queue_status) == ["none", "gptq-4b-g128"]
+        assert run.queue_status == {"none": "done", "gptq-4b-g128": "done"}
+        with open_store(app.db_path, readonly=True) as store:
+            assert [r.compression for r in sorted(store.runs(), key=lambda r: r.id)] == ["none", "gptq-4b-g128"]

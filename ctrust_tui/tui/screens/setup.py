@@ -1,5 +1,10 @@
 """Set up a run: model, a queue of compression specs (form adapts to the method), dimensions,
-profile, device. Every field validates inline with the compression module's own messages."""
+profile, device. Every field validates inline with the compression module's own messages.
+
+Start runs what the screen shows: the queued specs, or the form's spec when nothing is queued,
+preceded by the dense baseline `none` while "include baseline" is ticked (the default). The
+"Start runs" line under the queue always spells out that list.
+"""
 
 from __future__ import annotations
 
@@ -58,7 +63,7 @@ class SetupScreen(CtrustScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.queue: list[CompressionSpec] = [CompressionSpec()]
+        self.queue: list[CompressionSpec] = []  # what the user added; the baseline is the checkbox
 
     def compose(self) -> ComposeResult:
         yield self.nav()
@@ -120,8 +125,10 @@ class SetupScreen(CtrustScreen):
                 with Horizontal(classes="row"):
                     yield Label("seed", classes="field")
                     yield Input("0", id="seed")
+                yield Checkbox("include baseline (none, the dense model)", True, id="baseline")
                 yield Static(id="setup-errors", classes="validation")
                 yield Button("Start run (ctrl+r)", id="start", variant="success")
+        yield Static(id="will-run")  # always in view: what Start will run, in order
         yield Footer()
 
     def on_mount(self) -> None:
@@ -236,9 +243,11 @@ class SetupScreen(CtrustScreen):
         except CtrustError as exc:
             preview.update(Text(f"✗ {exc}", style="bold red"))
             preview.set_class(True, "invalid")
+            self._show_will_run()
             return
         preview.set_class(False, "invalid")
         preview.update(Text(f"✓ {spec}  ({spec.describe()}) — {spec.info.description}", style="green"))
+        self._show_will_run()
 
     # -- queue ------------------------------------------------------------------------------
     def _refresh_queue(self) -> None:
@@ -246,6 +255,28 @@ class SetupScreen(CtrustScreen):
         ol.clear_options()
         for i, s in enumerate(self.queue):
             ol.add_option(Option(Text(f"{i + 1}. {s}  ·  {s.describe()}"), id=str(s)))
+        self._show_will_run()
+
+    def specs_to_run(self) -> list[CompressionSpec]:
+        """The queue, or the form's spec when the queue is empty; the baseline first when ticked."""
+        specs = list(self.queue) or [self.form_spec()]
+        if self.query_one("#baseline", Checkbox).value and not any(s.is_dense for s in specs):
+            specs.insert(0, CompressionSpec())
+        return specs
+
+    def _show_will_run(self) -> None:
+        line = self.query_one("#will-run", Static)
+        try:
+            specs = self.specs_to_run()
+        except CtrustError:
+            line.update(Text("Start runs: nothing yet (the form's spec is invalid and the queue is empty)",
+                             style="red"))
+            return
+        t = Text("Start runs: ", style="bold")
+        t.append(" → ".join(str(s) for s in specs))
+        if not self.queue:
+            t.append("  (the form's spec; nothing queued)", style="dim")
+        line.update(t)
 
     def _add(self, spec: CompressionSpec) -> None:
         if any(str(s) == str(spec) for s in self.queue):
@@ -301,8 +332,7 @@ class SetupScreen(CtrustScreen):
         if not model:
             raise CtrustError(f"choose a model (none found in {self.capp.models_dir}; "
                               "run `ctrust models import-default`) or type a path")
-        if not self.queue:
-            raise CtrustError("the compression queue is empty: add at least one spec (e.g. none)")
+        specs = self.specs_to_run()
         dims = tuple(d for d in DIMENSION_IDS if d in self.query_one("#dims", SelectionList).selected)
         if not dims:
             raise CtrustError("select at least one dimension")
@@ -318,7 +348,7 @@ class SetupScreen(CtrustScreen):
         calibration = self.calibration()
         return {
             "model": model,
-            "compressions": tuple(self.queue),
+            "compressions": tuple(specs),
             "dimensions": dims,
             "profile": str(self.query_one("#profile", Select).value),
             "device": str(self.query_one("#device", Select).value),
