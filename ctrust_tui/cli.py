@@ -21,6 +21,7 @@ from . import __version__
 from .errors import CtrustError
 from .paths import default_db_path
 from .paths import models_dir as default_models_dir
+from .trust.registry import DIMENSION_IDS
 
 
 def _fail(message: str) -> None:
@@ -224,7 +225,7 @@ def compress(ctx: click.Context, model: str, spec: str, calibration: str, nsampl
 @main.command()
 @click.option("--model", default="smollm2-135m-instruct", show_default=True, help="Name in models/, a path, or a cached hub id.")
 @click.option("--compression", "compression", default="none", show_default=True, help="Spec(s), comma-separated: none,gptq-4b-g128,wanda-2:4")
-@click.option("--dimensions", default="all", show_default=True, help="Comma list or 'all': toxicity,stereotype,privacy,fairness,ethics,advglue,ood,advdemo,mmlu")
+@click.option("--dimensions", default="all", show_default=True, help=f"Comma list or 'all': {','.join(DIMENSION_IDS)}")
 @click.option("--profile", default="smoke", show_default=True, type=click.Choice(["smoke", "quick", "paper"]))
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | mps")

@@ -164,7 +164,7 @@ async def test_inline_validation_and_queue(tmp_path, models_dir):
         await pilot.press("enter")
         assert [str(x) for x in s.queue] == ["gptq-4b-g128", "wanda-2:4"]
         labels = [str(o.prompt) for o in s.query_one("#dims")._options]
-        assert any("AdvGLUE dev (offline substitute for AdvGLUE++)" in lbl for lbl in labels)
+        assert any("advglue — Adversarial robustness (AdvGLUE dev, substitute for AdvGLUE++)" in lbl for lbl in labels)
         s.query_one("#dims").deselect_all()
         await pilot.press("ctrl+r")
         assert "select at least one dimension" in rendered(s.query_one("#setup-errors"))

@@ -52,7 +52,8 @@ TICK_S = 1.0  # elapsed, tokens/s and ETA refresh at least this often, whatever 
 
 class RunScreen(CtrustScreen):
     NAV = "run"
-    BINDINGS = [Binding("x", "cancel", "Cancel run", id="run.cancel")]
+    HELP = "finished generations stay cached: rerunning the same settings resumes"
+    BINDINGS = [Binding("x", "cancel", "Cancel run (asks first)", id="run.cancel")]
 
     state: reactive[str] = reactive("idle", init=False)  # idle|starting|compressing|loaded|generating|...
     elapsed: reactive[float] = reactive(0.0, init=False)  # seconds since this spec's generation started

@@ -33,8 +33,8 @@ from ...compress.spec import BNB_VARIANTS, METHODS, NM_PATTERNS, CompressionSpec
 from ...compress.types import CALIBRATION_PRECISIONS, CALIBRATION_SOURCES
 from ...errors import CtrustError
 from ...modelstore import DEFAULT_MODEL, list_models
-from ...trust import DIMENSION_IDS, PROFILES, available_ids, get_dimension
-from ..widgets.render import ADVGLUE_LABEL, inert
+from ...trust import DIMENSION_IDS, PROFILES, available_ids, dimension_meta
+from ..widgets.render import inert
 from .base import CtrustScreen
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -45,16 +45,12 @@ PRECISION_HELP = ("Precision of the GPTQ/SparseGPT/Wanda calibration forwards: a
 
 
 def dimension_label(dim_id: str) -> str:
-    if dim_id == "advglue":
-        return f"advglue — {ADVGLUE_LABEL}"
-    try:
-        return f"{dim_id} — {get_dimension(dim_id).info.title}"
-    except CtrustError:
-        return dim_id
+    return f"{dim_id} — {dimension_meta(dim_id).title}"
 
 
 class SetupScreen(CtrustScreen):
     NAV = "setup"
+    HELP = "tab moves between fields; space ticks dimensions and checkboxes"
     BINDINGS = [
         Binding("ctrl+r", "start", "Start run", id="setup.start", priority=True),
         Binding("a", "add", "Add spec", id="setup.add"),
