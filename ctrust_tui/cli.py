@@ -408,9 +408,12 @@ def prompts(dimension: str, profile: str, out: Path | None) -> None:
 @click.option("--seed", default=0, show_default=True, type=int, help="Bootstrap seed.")
 def score(dimension: str, file: Path, toxicity_scorer: str | None, seed: int) -> None:
     """Score JSONL records (from `ctrust prompts`) with an added `output` or `outputs`; prints JSON."""
+    from .scorers import resolve_toxicity_scorer
+    from .trust import get_dimension
     from .trust.jsonl import score_file
 
-    click.echo(json.dumps(score_file(dimension, file, toxicity_scorer=toxicity_scorer, seed=seed), indent=2))
+    scorer = resolve_toxicity_scorer(toxicity_scorer) if get_dimension(dimension).needs_toxicity_scorer else None
+    click.echo(json.dumps(score_file(dimension, file, scorer=scorer, seed=seed), indent=2))
 
 
 if __name__ == "__main__":  # pragma: no cover

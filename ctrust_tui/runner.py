@@ -248,9 +248,9 @@ class Runner:
         model = resolve_model(cfg.model, cfg.models_dir)
         scorer = None
         if any(d.needs_toxicity_scorer for d in dims):
-            from .trust.toxicity_scorers import get_toxicity_scorer
+            from .scorers import resolve_toxicity_scorer
 
-            scorer = get_toxicity_scorer(cfg.toxicity_scorer)
+            scorer = resolve_toxicity_scorer(cfg.toxicity_scorer)
         run_ids: list[int] = []
         for spec in cfg.compressions:
             label = str(spec)

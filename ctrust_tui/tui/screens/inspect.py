@@ -43,9 +43,9 @@ def offline_scorer() -> Any:
     with _scorer_lock:
         if _scorer is None:
             try:
-                from ...trust.toxicity_scorers import get_toxicity_scorer
+                from ...scorers import resolve_toxicity_scorer
 
-                _scorer = get_toxicity_scorer(None)
+                _scorer = resolve_toxicity_scorer(None)
             except Exception:
                 _scorer = False
         return _scorer or None
