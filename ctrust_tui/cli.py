@@ -18,6 +18,7 @@ from typing import Any, Iterator, Sequence
 import click
 
 from . import __version__
+from .device import DEVICE_HELP
 from .errors import CtrustError
 from .paths import default_db_path
 from .paths import models_dir as default_models_dir
@@ -156,13 +157,9 @@ def models_import_default(ctx: click.Context, models_dir: Path | None) -> None:
 
 # ---------------------------------------------------------------------------------------
 def _calibration(calibration: str, nsamples: int, seqlen: int, seed: int, precision: str = "auto"):
-    from .compress.types import CALIBRATION_SOURCES, CalibrationConfig
+    from .compress.types import CalibrationConfig
 
-    if calibration not in CALIBRATION_SOURCES and not Path(calibration).is_file():
-        raise CtrustError(f"calibration {calibration!r}: choose {', '.join(CALIBRATION_SOURCES)} or a .txt/.jsonl file")
-    if nsamples < 1 or seqlen < 16:
-        raise CtrustError("--nsamples must be >= 1 and --seqlen >= 16")
-    return CalibrationConfig(calibration, nsamples, seqlen, seed, precision)
+    return CalibrationConfig(calibration, nsamples, seqlen, seed, precision)  # validates itself
 
 
 calib_options = [
@@ -190,7 +187,7 @@ def _apply(options: Sequence[Any]):
 @click.argument("spec")
 @_apply(calib_options)
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | mps")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @models_option
 @click.pass_context
 def compress(ctx: click.Context, model: str, spec: str, calibration: str, nsamples: int, seqlen: int,
@@ -228,7 +225,7 @@ def compress(ctx: click.Context, model: str, spec: str, calibration: str, nsampl
 @click.option("--dimensions", default="all", show_default=True, help=f"Comma list or 'all': {','.join(DIMENSION_IDS)}")
 @click.option("--profile", default="smoke", show_default=True, type=click.Choice(["smoke", "quick", "paper"]))
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | mps")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--toxicity-scorer", default=None, help="profanity (default) | perspective | PATH to a local HF classifier")
 @click.option("--limit", default=None, type=int, help="At most N prompts per dimension (quick looks).")
 @click.option("--max-batch", default=None, type=int, help="Cap the generation batch size.")

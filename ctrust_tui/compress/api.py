@@ -46,7 +46,7 @@ from .cache import (
 )
 from .fingerprint import model_fingerprint
 from .spec import CompressionSpec, validate
-from .types import CALIBRATION_PRECISIONS, CalibrationConfig, CancelFn, CompressProgress, ProgressFn
+from .types import CalibrationConfig, CancelFn, CompressProgress, ProgressFn
 
 __all__ = ["TOKENIZER_FILES", "CompressedModel", "compress_model", "list_compressed", "variant_dir_name"]
 
@@ -93,16 +93,10 @@ def _check(cancel: CancelFn | None) -> None:
 
 
 def _pick_device(device: str | None) -> str:
-    """`None`/`"auto"` pick CUDA when present (the CLI and the runner pass "auto" by default)."""
-    import torch
+    """The one device picker, with `auto` kept off MPS (see `ctrust_tui.device`)."""
+    from ..device import pick_device
 
-    if device and device != "auto":
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise CtrustError(f"device {device!r} requested but CUDA is not available; use --device cpu")
-        if device.split(":")[0] not in ("cpu", "cuda", "mps"):
-            raise CtrustError(f"unknown device {device!r}; choose cpu, cuda or cuda:N")
-        return device
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return str(pick_device(device, mps=False))
 
 
 def _load_dtype(device: str, precision: str = "auto"):
@@ -112,13 +106,6 @@ def _load_dtype(device: str, precision: str = "auto"):
     if device.startswith("cuda") and precision != "fp32":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.float32
-
-
-def _validate_calibration(cal: CalibrationConfig) -> None:
-    if cal.nsamples < 1 or cal.seqlen < 2:
-        raise CtrustError(f"calibration needs nsamples >= 1 and seqlen >= 2 (got {cal.nsamples} x {cal.seqlen})")
-    if cal.precision not in CALIBRATION_PRECISIONS:
-        raise CtrustError(f"calibration precision {cal.precision!r}: choose one of {', '.join(CALIBRATION_PRECISIONS)}")
 
 
 def layer_sparsity(model) -> dict[str, Any]:
@@ -222,8 +209,6 @@ def compress_model(
                 "note": "bitsandbytes quantizes while loading; no folder is written"}
         return CompressedModel(base_path, spec, meta, reused=True)
 
-    if spec.calibrated:
-        _validate_calibration(calibration)
     fingerprint = model_fingerprint(base_path)
     name = variant_dir_name(base_name, spec, calibration)
     final = models_dir / name

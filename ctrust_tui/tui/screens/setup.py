@@ -31,13 +31,13 @@ from textual.widgets.option_list import Option
 
 from ...compress.spec import BNB_VARIANTS, METHODS, NM_PATTERNS, CompressionSpec, parse_specs, validate
 from ...compress.types import CALIBRATION_PRECISIONS, CALIBRATION_SOURCES
+from ...device import DEVICES
 from ...errors import CtrustError
 from ...modelstore import DEFAULT_MODEL, list_models
 from ...trust import DIMENSION_IDS, PROFILES, available_ids, dimension_meta
 from ..widgets.render import inert
 from .base import CtrustScreen
 
-DEVICES = ("auto", "cpu", "cuda")
 PATTERNS = ("unstructured",) + tuple(f"{n}:{m}" for n, m in NM_PATTERNS)
 PRECISION_HELP = ("Precision of the GPTQ/SparseGPT/Wanda calibration forwards: auto = bf16 on CPUs with native "
                   "bf16 (AVX512-BF16/AMX) and the model's bf16/fp16 on GPU; fp32 = float32 throughout; "
@@ -225,10 +225,8 @@ class SetupScreen(CtrustScreen):
             n = int(text)
         except ValueError:
             raise CtrustError(f"calibration samples must be an integer (got {text!r})") from None
-        if n < 1:
-            raise CtrustError("calibration samples must be >= 1 (paper: 128)")
         return CalibrationConfig(source=str(self.query_one("#calibration", Select).value), nsamples=n,
-                                 precision=str(self.query_one("#precision", Select).value))
+                                 precision=str(self.query_one("#precision", Select).value))  # validates itself
 
     def _validate_form(self) -> None:
         preview = self.query_one("#spec-preview", Static)
