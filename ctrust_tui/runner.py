@@ -85,7 +85,7 @@ def real_backend(model: ModelRef, spec: CompressionSpec, cfg: RunConfig,
     weights_fp = base_fp
     path = model.path
     info: dict[str, Any] = {}
-    if spec.kind in ("quant", "prune"):
+    if spec.info.writes_folder:
         from .compress.api import compress_model
 
         compressed = compress_model(model.path, spec, base_name=model.name, models_dir=cfg.models_dir,

@@ -153,14 +153,17 @@ def _sibling_perplexity(models_dir: Path, fingerprint: str, slice_dict: dict, di
 
 def _dispatch(model, spec: CompressionSpec, calib_ids, device: str, progress, cancel,
               precision: str = "auto") -> dict[str, Any]:
-    if spec.method == "awq":
+    """Run the method's pipeline (the registry in spec.py says which one)."""
+    if spec.info.pipeline == "awq":
         from .awq import apply_awq
 
         return apply_awq(model, spec, calib_ids, device=device, progress=progress, cancel=cancel)
-    from .methods import apply_method
+    if spec.info.pipeline in ("weight_only", "sequential"):
+        from .methods import apply_method
 
-    return apply_method(model, spec, calib_ids, device=device, progress=progress, cancel=cancel,
-                        precision=precision)
+        return apply_method(model, spec, calib_ids, device=device, progress=progress, cancel=cancel,
+                            precision=precision)
+    raise InvalidSpec(f"{spec}: the {spec.info.pipeline} pipeline writes no compressed weights")
 
 
 def _save_variant(model, tokenizer_src: Path, dest: Path, metadata: dict[str, Any], t_all: float) -> None:
@@ -197,10 +200,10 @@ def compress_model(
         raise ModelNotFound(f"no Hugging Face model (config.json) in {base_path}; import it first (ctrust models import)")
     label = str(spec)
 
-    if spec.method == "none":
+    if spec.info.pipeline == "dense":
         return CompressedModel(base_path, spec, {"spec": "none", "base": {"name": base_name, "path": str(base_path)}},
                                reused=True)
-    if spec.method == "bnb":
+    if spec.info.pipeline == "load_time":
         from .bnb import bnb_settings, nominal_bits_per_weight
 
         meta = {"spec": label, "load_time": True, "quantization_config": bnb_settings(spec),
