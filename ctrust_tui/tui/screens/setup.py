@@ -364,5 +364,5 @@ class SetupScreen(CtrustScreen):
         if getattr(run_screen, "running", False):
             self.notify("a run is in progress; cancel it on the Run screen (4, then x) first", severity="warning")
             return
-        await self.app.switch_screen("run")
+        await self.app.switch_mode("run")
         run_screen.start(request)  # type: ignore[attr-defined]
