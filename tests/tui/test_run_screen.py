@@ -169,6 +169,15 @@ async def test_inline_validation_and_queue(tmp_path, models_dir):
         await pilot.press("ctrl+r")
         assert "select at least one dimension" in rendered(s.query_one("#setup-errors"))
         assert app.screen is s
+        s.query_one("#dims").select("ethics")
+        for field, value, message in (("#limit", "0", "limit must be an integer >= 1"),
+                                      ("#seed", "x", "seed must be an integer >= 0")):
+            s.query_one(field).value = value
+            await pilot.pause()
+            assert s.query_one(field).has_class("-invalid")  # the Input's own validator marks it as typed
+            await pilot.press("ctrl+r")
+            assert message in rendered(s.query_one("#setup-errors")) and app.screen is s
+            s.query_one(field).value = "1"
 
 
 async def test_bad_model_shows_modal_not_traceback(tmp_path, models_dir):

@@ -17,6 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
+from textual.validation import Integer
 from textual.widgets import Footer, Input, Label, OptionList, Select, SelectionList, Static
 from textual.widgets.option_list import Option
 
@@ -33,6 +34,7 @@ from .base import CtrustScreen
 VARIANTS = ("none", "bnb-nf4", "bnb-int8", "rtn-4b-g128", "gptq-4b-g128", "gptq-3b-g128", "awq-4b-g128",
             "wanda-2:4", "sparsegpt-0.5", "magnitude-2:4")
 DEFAULT_VARIANTS = ("none", "rtn-4b-g128")
+MAX_TOKENS = Integer(minimum=1, maximum=2048, failure_description="max new tokens must be an integer in 1..2048")
 _scorer_lock = threading.Lock()
 _scorer: Any = None
 
@@ -190,7 +192,7 @@ class InspectScreen(CtrustScreen):
             with Vertical(id="inspect-side"):
                 yield Select([], id="inspect-model", prompt="model", allow_blank=True)
                 yield Input(placeholder="+ variant spec, e.g. gptq-8b-g128", id="extra-variant")
-                yield Input("64", id="max-tokens", placeholder="max new tokens")
+                yield Input("64", id="max-tokens", placeholder="max new tokens", validators=[MAX_TOKENS])
                 yield Static(id="picked", classes="status")
         yield Horizontal(id="panes")
         yield Footer()
@@ -273,11 +275,12 @@ class InspectScreen(CtrustScreen):
         if model is Select.NULL:
             self.notify(f"no model in {self.capp.models_dir}; run `ctrust models import-default`", severity="error")
             return
-        try:
-            max_tokens = max(1, min(2048, int(self.query_one("#max-tokens", Input).value or "64")))
-        except ValueError:
-            self.notify("max new tokens must be an integer", severity="error")
+        field = self.query_one("#max-tokens", Input)
+        checked = field.validate(field.value or "64")
+        if checked is not None and not checked.is_valid:
+            self.notify(checked.failure_descriptions[0], severity="error")
             return
+        max_tokens = int(field.value or "64")
         record = self.record
         if record is None:
             decoding = Decoding(max_new_tokens=max_tokens)

@@ -16,6 +16,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.validation import Function, Integer
 from textual.widgets import (
     Button,
     Checkbox,
@@ -39,6 +40,28 @@ from ..widgets.render import inert
 from .base import CtrustScreen
 
 PATTERNS = ("unstructured",) + tuple(f"{n}:{m}" for n, m in NM_PATTERNS)
+# Input validators: Textual marks a bad field as the user types; reading a field runs the same check
+GROUP = Integer(failure_description="group size must be an integer, e.g. 128, or -1 per channel")
+NSAMPLES = Integer(minimum=1, failure_description="calibration samples must be an integer >= 1 (paper: 128)")
+LIMIT = Integer(minimum=1, failure_description="limit must be an integer >= 1 (or blank for every prompt)")
+SEED = Integer(minimum=0, failure_description="seed must be an integer >= 0")
+
+
+def parse_ratio(text: str) -> float:
+    """'0.5' or '50%' -> 0.5 (the range itself is the spec's to check: one message for CLI and UI)."""
+    text = text.strip()
+    return float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
+
+
+def _is_ratio(text: str) -> bool:
+    try:
+        parse_ratio(text)
+    except ValueError:
+        return False
+    return True
+
+
+SPARSITY = Function(_is_ratio, "sparsity must be a number in (0, 1), e.g. 0.5 or 50%")
 PRECISION_HELP = ("Precision of the GPTQ/SparseGPT/Wanda calibration forwards: auto = bf16 on CPUs with native "
                   "bf16 (AVX512-BF16/AMX) and the model's bf16/fp16 on GPU; fp32 = float32 throughout; "
                   "bf16 = bf16 autocast even where it is emulated")
@@ -76,7 +99,7 @@ class SetupScreen(CtrustScreen):
                     yield Select([("4-bit", 4)], id="bits", value=4, allow_blank=False)
                 with Horizontal(classes="row", id="row-group"):
                     yield Label("group", classes="field")
-                    yield Input("128", id="group", placeholder="128, or -1 per channel")
+                    yield Input("128", id="group", placeholder="128, or -1 per channel", validators=[GROUP])
                 with Horizontal(classes="row", id="row-flags"):
                     yield Checkbox("act-order", True, id="act-order")
                     yield Checkbox("symmetric", True, id="sym")
@@ -85,7 +108,7 @@ class SetupScreen(CtrustScreen):
                     yield Select([(p, p) for p in PATTERNS], id="pattern", value="2:4", allow_blank=False)
                 with Horizontal(classes="row", id="row-sparsity"):
                     yield Label("sparsity", classes="field")
-                    yield Input("0.5", id="sparsity", placeholder="0 < s < 1")
+                    yield Input("0.5", id="sparsity", placeholder="0 < s < 1", validators=[SPARSITY])
                 with Horizontal(classes="row", id="row-variant"):
                     yield Label("variant", classes="field")
                     yield Select([(v, v) for v in BNB_VARIANTS], id="variant", value="nf4", allow_blank=False)
@@ -95,7 +118,8 @@ class SetupScreen(CtrustScreen):
                                  allow_blank=False)
                 with Horizontal(classes="row", id="row-samples"):
                     yield Label("samples", classes="field")
-                    yield Input("32", id="nsamples", placeholder="calibration samples (paper 128)")
+                    yield Input("32", id="nsamples", placeholder="calibration samples (paper 128)",
+                                validators=[NSAMPLES])
                 with Horizontal(classes="row", id="row-precision"):
                     yield Label("precision", classes="field")
                     yield Select([(p, p) for p in CALIBRATION_PRECISIONS], id="precision", value="auto",
@@ -117,10 +141,11 @@ class SetupScreen(CtrustScreen):
                     yield Select([(d, d) for d in DEVICES], id="device", value="auto", allow_blank=False)
                 with Horizontal(classes="row"):
                     yield Label("limit", classes="field")
-                    yield Input("", id="limit", placeholder="max prompts per dimension (blank = all)")
+                    yield Input("", id="limit", placeholder="max prompts per dimension (blank = all)",
+                                validators=[LIMIT], valid_empty=True)
                 with Horizontal(classes="row"):
                     yield Label("seed", classes="field")
-                    yield Input("0", id="seed")
+                    yield Input("0", id="seed", validators=[SEED])
                 yield Checkbox("include baseline (none, the dense model)", True, id="baseline")
                 yield Static(id="setup-errors", classes="validation")
                 yield Button("Start run (ctrl+r)", id="start", variant="success")
@@ -186,17 +211,21 @@ class SetupScreen(CtrustScreen):
             return
         self._validate_form()
 
+    def field(self, selector: str) -> str:
+        """A text field's value, checked by its own validators (one clear error otherwise)."""
+        widget = self.query_one(selector, Input)
+        result = widget.validate(widget.value)
+        if result is not None and not result.is_valid:
+            raise CtrustError(f"{result.failure_descriptions[0]} (got {widget.value.strip()!r})")
+        return widget.value.strip()
+
     def form_spec(self) -> CompressionSpec:
         """The spec the form describes; raises InvalidSpec / CtrustError with an inline message."""
         method = str(self.query_one("#method", Select).value)
         info = METHODS[method]
         spec = CompressionSpec(method=method)
         if info.kind == "quant":
-            group_text = self.query_one("#group", Input).value.strip() or "128"
-            try:
-                group = int(group_text)
-            except ValueError:
-                raise CtrustError(f"group size must be an integer, e.g. 128 or -1 (got {group_text!r})") from None
+            group = int(self.field("#group") or "128")
             bits = self.query_one("#bits", Select).value
             spec = replace(spec, bits=None if bits is Select.NULL else int(bits), group_size=group,
                            act_order=self.query_one("#act-order", Checkbox).value,
@@ -204,12 +233,7 @@ class SetupScreen(CtrustScreen):
         elif info.kind == "prune":
             pattern = str(self.query_one("#pattern", Select).value)
             if pattern == "unstructured":
-                text = self.query_one("#sparsity", Input).value.strip()
-                try:
-                    sp = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
-                except ValueError:
-                    raise CtrustError(f"sparsity must be a number in (0, 1), e.g. 0.5 (got {text!r})") from None
-                spec = replace(spec, sparsity=sp)
+                spec = replace(spec, sparsity=parse_ratio(self.field("#sparsity")))
             else:
                 n, m = pattern.split(":")
                 spec = replace(spec, n=int(n), m=int(m))
@@ -220,11 +244,7 @@ class SetupScreen(CtrustScreen):
     def calibration(self):
         from ...compress.types import CalibrationConfig
 
-        text = self.query_one("#nsamples", Input).value.strip() or "32"
-        try:
-            n = int(text)
-        except ValueError:
-            raise CtrustError(f"calibration samples must be an integer (got {text!r})") from None
+        n = int(self.field("#nsamples") or "32")
         return CalibrationConfig(source=str(self.query_one("#calibration", Select).value), nsamples=n,
                                  precision=str(self.query_one("#precision", Select).value))  # validates itself
 
@@ -330,15 +350,9 @@ class SetupScreen(CtrustScreen):
         dims = tuple(d for d in DIMENSION_IDS if d in self.query_one("#dims", SelectionList).selected)
         if not dims:
             raise CtrustError("select at least one dimension")
-        limit_text = self.query_one("#limit", Input).value.strip()
-        seed_text = self.query_one("#seed", Input).value.strip() or "0"
-        try:
-            limit = int(limit_text) if limit_text else None
-            seed = int(seed_text)
-        except ValueError:
-            raise CtrustError("limit and seed must be integers") from None
-        if limit is not None and limit < 1:
-            raise CtrustError("limit must be >= 1 (or blank for every prompt)")
+        limit_text = self.field("#limit")
+        limit = int(limit_text) if limit_text else None
+        seed = int(self.field("#seed") or "0")
         calibration = self.calibration()
         return {
             "model": model,
