@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 DEFAULT_MODEL := models/smollm2-135m-instruct/config.json
 
-.PHONY: setup demo test test-fast lint lock bench vendor clean
+.PHONY: setup demo test test-fast test-browser lint lock bench vendor clean
 
 # constraints.txt pins every dependency but torch to the versions CI ran (`make lock` rewrites it)
 $(BIN)/ctrust: pyproject.toml constraints.txt
@@ -33,6 +33,11 @@ test: setup
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# `ctrust serve` in a real headless browser (the test skips, saying so, where Chromium is missing)
+test-browser: setup
+	command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium; }
+	$(BIN)/python -m pytest -q -rs -m browser
 
 lint: setup
 	$(BIN)/ruff check ctrust_tui tests scripts benchmarks

@@ -42,6 +42,9 @@ class Backend(Protocol):
     compression: str  # canonical spec string (+ calibration tag when non-default)
     device: str
     info: dict
+    # tokens decoded so far by generate(), rows still generating included: live tokens/s during a
+    # long batch (GenResult.n_tokens only arrives when the batch ends)
+    tokens_streamed: int
 
     def render(self, messages: Sequence[Message]) -> str: ...
 

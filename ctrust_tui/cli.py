@@ -23,10 +23,12 @@ from typing import Any, Iterator, Sequence
 import click
 
 from . import __version__
+from .device import DEVICE_HELP
 from .errors import CtrustError
 from .paths import default_db_path
 from .paths import models_dir as default_models_dir
 from .textsafe import one_line
+from .trust.registry import DIMENSION_IDS
 from .validate import check_device, check_out_path, check_positive, check_seed, write_out
 
 DEBUG_ENV = "CTRUST_DEBUG"  # set to 1 to let internal errors raise with a full traceback
@@ -323,14 +325,14 @@ def _calibration(calibration: str, nsamples: int, seqlen: int, seed: int, precis
     from .compress.types import CALIBRATION_SOURCES, CalibrationConfig
     from .validate import check_calibration_file
 
-    if calibration not in CALIBRATION_SOURCES and not Path(calibration).is_file():
-        raise CtrustError(f"calibration {calibration!r}: choose {', '.join(CALIBRATION_SOURCES)} or a .txt/.jsonl file")
-    if nsamples < 1 or seqlen < 16:
-        raise CtrustError("--nsamples must be >= 1 and --seqlen >= 16")
     check_seed(seed)
+    config = CalibrationConfig(calibration, nsamples, seqlen, seed, precision)  # validates itself
     if calibration not in CALIBRATION_SOURCES:
+        if not Path(calibration).is_file():
+            raise CtrustError(f"calibration {calibration!r}: choose {', '.join(CALIBRATION_SOURCES)} "
+                              "or a .txt/.jsonl file")
         check_calibration_file(Path(calibration))  # binary / empty / malformed: refused before any model loads
-    return CalibrationConfig(calibration, nsamples, seqlen, seed, precision)
+    return config
 
 
 calib_options = [
@@ -358,7 +360,7 @@ def _apply(options: Sequence[Any]):
 @click.argument("spec")
 @_apply(calib_options)
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | mps")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @models_option
 @click.pass_context
 def compress(ctx: click.Context, model: str, spec: str, calibration: str, nsamples: int, seqlen: int,
@@ -405,10 +407,10 @@ def compress(ctx: click.Context, model: str, spec: str, calibration: str, nsampl
 @main.command()
 @click.option("--model", default="smollm2-135m-instruct", show_default=True, help="Name in models/, a path, or a cached hub id.")
 @click.option("--compression", "compression", default="none", show_default=True, help="Spec(s), comma-separated: none,gptq-4b-g128,wanda-2:4")
-@click.option("--dimensions", default="all", show_default=True, help="Comma list or 'all': toxicity,stereotype,privacy,fairness,ethics,advglue,ood,advdemo,mmlu")
+@click.option("--dimensions", default="all", show_default=True, help=f"Comma list or 'all': {','.join(DIMENSION_IDS)}")
 @click.option("--profile", default="smoke", show_default=True, type=click.Choice(["smoke", "quick", "paper"]))
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | mps")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--toxicity-scorer", default=None, help="profanity (default) | perspective | PATH to a local HF classifier")
 @click.option("--limit", default=None, type=int, help="At most N prompts per dimension (quick looks).")
 @click.option("--max-batch", default=None, type=int, help="Cap the generation batch size.")
@@ -844,12 +846,14 @@ def prompts(dimension: str, profile: str, out: Path | None) -> None:
 @_rules_option()
 def score(dimension: str, file: Path, toxicity_scorer: str | None, seed: int, rules: str) -> None:
     """Score JSONL records (from `ctrust prompts`) with an added `output` or `outputs`; prints JSON."""
+    from .scorers import resolve_toxicity_scorer
+    from .trust import get_dimension
     from .trust.jsonl import score_file
 
     (rule_set,) = _rules(rules)
     check_seed(seed)
-    click.echo(json.dumps(score_file(dimension, file, toxicity_scorer=toxicity_scorer, seed=seed, rules=rule_set),
-                          indent=2))
+    scorer = resolve_toxicity_scorer(toxicity_scorer) if get_dimension(dimension).needs_toxicity_scorer else None
+    click.echo(json.dumps(score_file(dimension, file, scorer=scorer, seed=seed, rules=rule_set), indent=2))
 
 
 @main.command()

@@ -45,12 +45,14 @@ class PromptsStarted:
 
     run_id: int
     items: tuple[tuple[str, int, str, str], ...]  # (record id, sample index, dimension, prompt text)
+    samples: tuple[int, ...] = ()  # per item: how many samples its record asks for (n), when known
 
 
 @dataclass(frozen=True)
 class TokensGenerated:
     run_id: int
     chunks: tuple[tuple[str, int, str], ...]  # (record id, sample index, new text)
+    streamed: int = 0  # tokens decoded in this run so far, rows still generating included
 
 
 @dataclass(frozen=True)

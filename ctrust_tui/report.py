@@ -1,10 +1,10 @@
 """Paper-style score tables (9 scores, refusal rates, Avg) for the CLI, exports and the TUI.
 
-Column order and names follow the paper's sheet: MMLU, AdvDemo, AdvGLUE++, Fairness, Ethics,
-OOD, Privacy, Stereotype, Toxicity, Avg. Avg is reported only when all nine are present, as
-in the paper; a partial mean would not be comparable. Every string from the cache goes through
-`textsafe` (csv_cell / md_cell / clean_tree), so an export never carries a formula, a table break
-or a terminal escape planted in a model name or a scenario key.
+Column order and names follow the paper's sheet (MMLU, AdvDemo, AdvGLUE++, Fairness, Ethics,
+OOD, Privacy, Stereotype, Toxicity, Avg) and come from the dimension registry. Avg is reported only
+when all nine are present, as in the paper; a partial mean would not be comparable. Every string from
+the cache goes through `textsafe` (csv_cell / md_cell / clean_tree), so an export never carries a
+formula, a table break or a terminal escape planted in a model name or a scenario key.
 """
 
 from __future__ import annotations
@@ -17,18 +17,9 @@ from typing import Any, Sequence
 
 from .store.db import RunRow, ScoreRow
 from .textsafe import clean_tree, csv_cell, md_cell
+from .trust.registry import DIMENSIONS
 
-COLUMNS: tuple[tuple[str, str], ...] = (
-    ("mmlu", "MMLU"),
-    ("advdemo", "AdvDemo"),
-    ("advglue", "AdvGLUE"),
-    ("fairness", "Fairness"),
-    ("ethics", "Ethics"),
-    ("ood", "OOD"),
-    ("privacy", "Privacy"),
-    ("stereotype", "Stereotype"),
-    ("toxicity", "Toxicity"),
-)
+COLUMNS: tuple[tuple[str, str], ...] = tuple((m.id, m.short) for m in DIMENSIONS)
 TITLES = dict(COLUMNS)
 
 
@@ -50,11 +41,6 @@ def build_rows(runs: Sequence[RunRow], scores: Sequence[ScoreRow]) -> list[Table
     for s in scores:
         by_run.setdefault(s.run_id, {})[s.dimension] = s
     return [TableRow(r, by_run.get(r.id, {})) for r in runs]
-
-
-def present_dimensions(rows: Sequence[TableRow]) -> list[str]:
-    have = {d for row in rows for d in row.scores}
-    return [d for d, _ in COLUMNS if d in have]
 
 
 def fmt(x: float | None, digits: int = 1) -> str:

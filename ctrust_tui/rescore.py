@@ -47,9 +47,9 @@ def _toxicity_scorer(runs: Sequence[RunRow], requested: str | None) -> Any:
     """The scorer the runs were scored with; a different one would make a silent mix."""
     if not any("toxicity" in r.dimensions for r in runs):
         return None
-    from .trust.toxicity_scorers import get_toxicity_scorer
+    from .scorers import resolve_toxicity_scorer
 
-    scorer = get_toxicity_scorer(requested)
+    scorer = resolve_toxicity_scorer(requested)
     for r in runs:
         if "toxicity" in r.dimensions and r.scorer and r.scorer != scorer.name:
             raise CtrustError(

@@ -96,7 +96,7 @@ def real_backend(model: ModelRef, spec: CompressionSpec, cfg: RunConfig,
     weights_fp = base_fp
     path = model.path
     info: dict[str, Any] = {}
-    if spec.kind in ("quant", "prune"):
+    if spec.info.writes_folder:
         from .compress.api import compress_model
 
         compressed = compress_model(model.path, spec, base_name=model.name, models_dir=cfg.models_dir,
@@ -270,9 +270,9 @@ class Runner:
         model = resolve_model(cfg.model, cfg.models_dir)
         scorer = None
         if any(d.needs_toxicity_scorer for d in dims):
-            from .trust.toxicity_scorers import get_toxicity_scorer
+            from .scorers import resolve_toxicity_scorer
 
-            scorer = get_toxicity_scorer(cfg.toxicity_scorer)
+            scorer = resolve_toxicity_scorer(cfg.toxicity_scorer)
         run_ids: list[int] = []
         for spec in cfg.compressions:
             label = str(spec)
@@ -435,13 +435,17 @@ class Runner:
             self.emit(Notice(f"{cached} of {total} generations served from the cache"))
         progress()
         if plan.missing:
+            streamed_before = getattr(backend, "tokens_streamed", 0)
+
             def on_chunks(chunks: list[tuple[str, str]]) -> None:
-                self.emit(TokensGenerated(run_id, tuple((req_of[k].record.id, req_of[k].sample, t) for k, t in chunks)))
+                streamed = getattr(backend, "tokens_streamed", 0) - streamed_before
+                self.emit(TokensGenerated(run_id, tuple((req_of[k].record.id, req_of[k].sample, t) for k, t in chunks),
+                                          streamed))
 
             def on_batch(keys: Sequence[str]) -> None:
                 self.emit(PromptsStarted(run_id, tuple(
                     (req_of[k].record.id, req_of[k].sample, req_of[k].record.dimension, req_of[k].record.user_text)
-                    for k in keys)))
+                    for k in keys), tuple(req_of[k].record.decoding.n for k in keys)))
 
             for batch_results in generate_cached(store, backend, plan, cancel=self.cancelled, on_chunks=on_chunks,
                                                  on_batch=on_batch):

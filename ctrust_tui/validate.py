@@ -34,10 +34,9 @@ def check_positive(value: int | None, option: str) -> int | None:
 
 def check_device(device: str | None) -> str:
     """auto | cpu | cuda | cuda:N | mps, checked by name only (availability is the engine's job)."""
-    req = (device or "auto").strip().lower()
-    if req in DEVICE_NAMES or (req.startswith("cuda:") and req[5:].isdigit()):
-        return req
-    raise CtrustError(f"unknown device {device!r}; choose one of: {', '.join(DEVICE_NAMES)}, cuda:N")
+    from .device import validate_device  # the one device home (torch-free at import)
+
+    return validate_device(device)
 
 
 def check_out_path(path: Path) -> Path:

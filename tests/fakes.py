@@ -38,6 +38,7 @@ class FakeBackend:
         self.chunk_words = chunk_words
         self.delay = delay
         self.calls: list[list[str]] = []
+        self.tokens_streamed = 0  # one word = one token here
         self.closed = False
 
     def render(self, messages: Sequence[Message]) -> str:
@@ -64,6 +65,7 @@ class FakeBackend:
                     part = w[step:step + self.chunk_words]
                     if part:
                         chunks.append((k, (" " if step else "") + " ".join(part)))
+                self.tokens_streamed += len(chunks)
                 if chunks and on_chunks is not None:
                     on_chunks(chunks)
                 if self.delay:

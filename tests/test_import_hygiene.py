@@ -26,7 +26,7 @@ def _modules_after(code: str) -> set[str]:
         "import ctrust_tui.trust.registry as r\nfor d in r.available_ids(): r.get_dimension(d)",
         "import ctrust_tui.runner, ctrust_tui.events, ctrust_tui.compress, ctrust_tui.report",
         "import ctrust_tui.tui.app",
-        "from ctrust_tui.trust.toxicity_scorers import get_toxicity_scorer; get_toxicity_scorer(None)",
+        "from ctrust_tui.scorers import resolve_toxicity_scorer; resolve_toxicity_scorer(None)",
     ],
 )
 def test_pure_imports_do_not_load_torch(code: str) -> None:

@@ -49,7 +49,7 @@ from .cache import (
 from .fingerprint import model_fingerprint
 from .integrity import record_files
 from .spec import CompressionSpec, validate
-from .types import CALIBRATION_PRECISIONS, CalibrationConfig, CancelFn, CompressProgress, ProgressFn
+from .types import CalibrationConfig, CancelFn, CompressProgress, ProgressFn
 
 __all__ = ["TOKENIZER_FILES", "CompressedModel", "compress_model", "list_compressed", "variant_dir_name"]
 
@@ -97,16 +97,10 @@ def _check(cancel: CancelFn | None) -> None:
 
 
 def _pick_device(device: str | None) -> str:
-    """`None`/`"auto"` pick CUDA when present (the CLI and the runner pass "auto" by default)."""
-    import torch
+    """The one device picker, with `auto` kept off MPS (see `ctrust_tui.device`)."""
+    from ..device import pick_device
 
-    if device and device != "auto":
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise CtrustError(f"device {device!r} requested but CUDA is not available; use --device cpu")
-        if device.split(":")[0] not in ("cpu", "cuda", "mps"):
-            raise CtrustError(f"unknown device {device!r}; choose cpu, cuda or cuda:N")
-        return device
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return str(pick_device(device, mps=False))
 
 
 def _load_dtype(device: str, precision: str = "auto"):
@@ -116,13 +110,6 @@ def _load_dtype(device: str, precision: str = "auto"):
     if device.startswith("cuda") and precision != "fp32":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.float32
-
-
-def _validate_calibration(cal: CalibrationConfig) -> None:
-    if cal.nsamples < 1 or cal.seqlen < 2:
-        raise CtrustError(f"calibration needs nsamples >= 1 and seqlen >= 2 (got {cal.nsamples} x {cal.seqlen})")
-    if cal.precision not in CALIBRATION_PRECISIONS:
-        raise CtrustError(f"calibration precision {cal.precision!r}: choose one of {', '.join(CALIBRATION_PRECISIONS)}")
 
 
 def layer_sparsity(model) -> dict[str, Any]:
@@ -173,14 +160,17 @@ def _sibling_perplexity(models_dir: Path, fingerprint: str, slice_dict: dict, di
 
 def _dispatch(model, spec: CompressionSpec, calib_ids, device: str, progress, cancel,
               precision: str = "auto") -> dict[str, Any]:
-    if spec.method == "awq":
+    """Run the method's pipeline (the registry in spec.py says which one)."""
+    if spec.info.pipeline == "awq":
         from .awq import apply_awq
 
         return apply_awq(model, spec, calib_ids, device=device, progress=progress, cancel=cancel)
-    from .methods import apply_method
+    if spec.info.pipeline in ("weight_only", "sequential"):
+        from .methods import apply_method
 
-    return apply_method(model, spec, calib_ids, device=device, progress=progress, cancel=cancel,
-                        precision=precision)
+        return apply_method(model, spec, calib_ids, device=device, progress=progress, cancel=cancel,
+                            precision=precision)
+    raise InvalidSpec(f"{spec}: the {spec.info.pipeline} pipeline writes no compressed weights")
 
 
 def _storage(model, spec: CompressionSpec) -> tuple[dict[str, Any], Any]:
@@ -253,10 +243,10 @@ def compress_model(
         raise ModelNotFound(f"no Hugging Face model (config.json) in {base_path}; import it first (ctrust models import)")
     label = str(spec)
 
-    if spec.method == "none":
+    if spec.info.pipeline == "dense":
         return CompressedModel(base_path, spec, {"spec": "none", "base": {"name": base_name, "path": str(base_path)}},
                                reused=True)
-    if spec.method == "bnb":
+    if spec.info.pipeline == "load_time":
         from .bnb import bnb_settings, nominal_bits_per_weight
 
         meta = {"spec": label, "load_time": True, "quantization_config": bnb_settings(spec),
@@ -265,8 +255,6 @@ def compress_model(
                 "note": "bitsandbytes quantizes while loading; no folder is written"}
         return CompressedModel(base_path, spec, meta, reused=True)
 
-    if spec.calibrated:
-        _validate_calibration(calibration)
     from .packed import is_packed_folder
 
     if is_packed_folder(base_path):

@@ -79,7 +79,9 @@ class _Stop(Exception):
 
 
 def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    from ..device import pick_device
+
+    return pick_device("auto", mps=False)
 
 
 def get_decoder_layers(model: nn.Module) -> nn.ModuleList:

@@ -31,19 +31,86 @@ Returns stats (JSON-serialisable):
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..errors import CtrustError, InvalidSpec
-from .spec import CompressionSpec, validate
+from .spec import METHODS, CompressionSpec, validate
 from .types import CancelFn, ProgressFn
 
-OWN_METHODS = ("gptq", "rtn", "sparsegpt", "wanda", "magnitude")
+OWN_METHODS = tuple(name for name, info in METHODS.items() if info.pipeline in ("weight_only", "sequential"))
 
 
 def needs_calibration(spec: CompressionSpec) -> bool:
-    return spec.method in ("gptq", "sparsegpt", "wanda")
+    return spec.info.pipeline == "sequential"
+
+
+# -- the implementations, by spec name (the registry in spec.py says which pipeline runs them) --------
+def _rtn(spec: CompressionSpec) -> Callable[[int, str, nn.Linear], dict]:
+    from .rtn import rtn_compress
+
+    return lambda i, name, mod: rtn_compress(mod, spec.bits, spec.group_size, spec.sym)
+
+
+def _magnitude(spec: CompressionSpec) -> Callable[[int, str, nn.Linear], dict]:
+    from .magnitude import magnitude_compress
+
+    return lambda i, name, mod: magnitude_compress(mod, spec.sparsity, spec.n, spec.m)
+
+
+@dataclass(frozen=True)
+class SequentialPlan:
+    """What `layers.run_sequential` needs for one method."""
+
+    make_collector: Callable[[str, nn.Linear], Any]
+    compress: Callable[[int, str, nn.Linear, Any], dict]
+    compress_shared: Callable[[int, list[str], list[nn.Linear], Any], dict[str, dict]] | None = None
+    true_sequential: bool = False  # GPTQ quantizes q/k/v, then o, then the MLP, on updated inputs
+
+
+def _gptq(spec: CompressionSpec, device: torch.device) -> SequentialPlan:
+    from .gptq import HessianCollector, gptq_compress, gptq_compress_shared
+
+    args = (spec.bits, spec.group_size, spec.sym, spec.act_order)
+    return SequentialPlan(
+        make_collector=lambda name, mod: HessianCollector(mod.in_features, device),
+        compress=lambda i, name, mod, c: gptq_compress(mod, c.hessian(), *args),
+        compress_shared=lambda i, names, mods, c: dict(zip(names, gptq_compress_shared(mods, c.hessian(), *args))),
+        true_sequential=True,
+    )
+
+
+def _sparsegpt(spec: CompressionSpec, device: torch.device) -> SequentialPlan:
+    from .gptq import HessianCollector
+    from .sparsegpt import sparsegpt_compress, sparsegpt_compress_shared
+
+    args = (spec.sparsity, spec.n, spec.m)
+    return SequentialPlan(
+        make_collector=lambda name, mod: HessianCollector(mod.in_features, device),
+        compress=lambda i, name, mod, c: sparsegpt_compress(mod, c.hessian(), *args),
+        compress_shared=lambda i, names, mods, c: dict(zip(names, sparsegpt_compress_shared(mods, c.hessian(), *args))),
+    )
+
+
+def _wanda(spec: CompressionSpec, device: torch.device) -> SequentialPlan:
+    from .wanda import NormCollector, wanda_compress
+
+    return SequentialPlan(
+        make_collector=lambda name, mod: NormCollector(mod.in_features, device),
+        compress=lambda i, name, mod, c: wanda_compress(mod, c.sq, spec.sparsity, spec.n, spec.m),
+    )
+
+
+WEIGHT_ONLY: dict[str, Callable[[CompressionSpec], Callable[[int, str, nn.Linear], dict]]] = {
+    "rtn": _rtn, "magnitude": _magnitude,
+}
+SEQUENTIAL: dict[str, Callable[[CompressionSpec, torch.device], SequentialPlan]] = {
+    "gptq": _gptq, "sparsegpt": _sparsegpt, "wanda": _wanda,
+}
 
 
 def apply_method(
@@ -69,59 +136,19 @@ def apply_method(
     param_dtype = next(model.parameters()).dtype
     fdt = forward_dtype(precision, device, param_dtype) if needs_calibration(spec) else None
     label = str(spec)
-    n, m, sp = spec.n, spec.m, spec.sparsity
     t0 = time.perf_counter()
     true_seq = False
 
-    if spec.method == "rtn":
-        from .rtn import rtn_compress
-
-        layers = run_weight_only(
-            model, device=device, progress=progress, cancel=cancel, label=label,
-            compress=lambda i, name, mod: rtn_compress(mod, spec.bits, spec.group_size, spec.sym),
-        )
-    elif spec.method == "magnitude":
-        from .magnitude import magnitude_compress
-
-        layers = run_weight_only(
-            model, device=device, progress=progress, cancel=cancel, label=label,
-            compress=lambda i, name, mod: magnitude_compress(mod, sp, n, m),
-        )
-    elif spec.method == "wanda":
-        from .wanda import NormCollector, wanda_compress
-
-        layers = run_sequential(
-            model, calib_ids, device=device, true_sequential=False, progress=progress, cancel=cancel,
-            label=label, batch=batch, forward_dtype=fdt,
-            make_collector=lambda name, mod: NormCollector(mod.in_features, device),
-            compress=lambda i, name, mod, c: wanda_compress(mod, c.sq, sp, n, m),
-        )
+    if spec.info.pipeline == "weight_only":
+        layers = run_weight_only(model, device=device, progress=progress, cancel=cancel, label=label,
+                                 compress=WEIGHT_ONLY[spec.method](spec))
     else:
-        from .gptq import HessianCollector, gptq_compress, gptq_compress_shared
-        from .sparsegpt import sparsegpt_compress, sparsegpt_compress_shared
-
-        if spec.method == "gptq":
-            true_seq = True
-            args = (spec.bits, spec.group_size, spec.sym, spec.act_order)
-
-            def compress(i, name, mod, c):
-                return gptq_compress(mod, c.hessian(), *args)
-
-            def shared(i, names, mods, c):
-                return dict(zip(names, gptq_compress_shared(mods, c.hessian(), *args)))
-        else:
-
-            def compress(i, name, mod, c):
-                return sparsegpt_compress(mod, c.hessian(), sp, n, m)
-
-            def shared(i, names, mods, c):
-                return dict(zip(names, sparsegpt_compress_shared(mods, c.hessian(), sp, n, m)))
-
+        plan = SEQUENTIAL[spec.method](spec, device)
+        true_seq = plan.true_sequential
         layers = run_sequential(
             model, calib_ids, device=device, true_sequential=true_seq, progress=progress, cancel=cancel,
-            label=label, batch=batch, forward_dtype=fdt,
-            make_collector=lambda name, mod: HessianCollector(mod.in_features, device),
-            compress=compress, compress_shared=shared,
+            label=label, batch=batch, forward_dtype=fdt, make_collector=plan.make_collector,
+            compress=plan.compress, compress_shared=plan.compress_shared,
         )
 
     zeros = total = 0

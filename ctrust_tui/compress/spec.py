@@ -15,9 +15,19 @@ from typing import Mapping
 
 from ..errors import InvalidSpec
 
+# How a method changes a model (compress/api.py runs the pipeline, compress/methods.py the method):
+#   dense       nothing to do
+#   load_time   quantized by the loader (bitsandbytes); nothing is written
+#   weight_only one pass over the Linears, no calibration (RTN, magnitude)
+#   sequential  layer by layer on calibration activations (GPTQ, SparseGPT, Wanda)
+#   awq         its own search over scales and clips per layer (AWQ)
+PIPELINES = ("dense", "load_time", "weight_only", "sequential", "awq")
+
 
 @dataclass(frozen=True)
 class MethodInfo:
+    """One row of the compression-method registry: spec name -> what it is and how it runs."""
+
     name: str
     kind: str  # "none" | "quant" | "prune" | "bnb"
     title: str
@@ -26,6 +36,12 @@ class MethodInfo:
     calibrated: bool = False
     reference: str = ""
     default_sym: bool = True  # the reference's default: AutoGPTQ sym=True, llm-awq zero_point=True
+    pipeline: str = "dense"
+
+    @property
+    def writes_folder(self) -> bool:
+        """True when compressing writes a variant folder under models/ (not for none and bnb)."""
+        return self.pipeline in ("weight_only", "sequential", "awq")
 
 
 METHODS: Mapping[str, MethodInfo] = MappingProxyType(
@@ -33,26 +49,29 @@ METHODS: Mapping[str, MethodInfo] = MappingProxyType(
         "none": MethodInfo("none", "none", "Dense", "the uncompressed model"),
         "gptq": MethodInfo(
             "gptq", "quant", "GPTQ", "second-order weight quantization, layer by layer",
-            (2, 3, 4, 8), True, "IST-DASLab/gptq",
+            (2, 3, 4, 8), True, "IST-DASLab/gptq", "sequential",
         ),
         "awq": MethodInfo(
             "awq", "quant", "AWQ", "activation-aware scaling + clipping, fake-quantized weights",
-            (3, 4, 8), True, "mit-han-lab/llm-awq", default_sym=False,
+            (3, 4, 8), True, "mit-han-lab/llm-awq", "awq", default_sym=False,
         ),
         "rtn": MethodInfo(
             "rtn", "quant", "RTN", "round-to-nearest baseline (no calibration)", (2, 3, 4, 8), False,
+            pipeline="weight_only",
         ),
         "sparsegpt": MethodInfo(
             "sparsegpt", "prune", "SparseGPT", "second-order pruning with weight reconstruction",
-            (), True, "IST-DASLab/sparsegpt",
+            (), True, "IST-DASLab/sparsegpt", "sequential",
         ),
         "wanda": MethodInfo(
             "wanda", "prune", "Wanda", "prune by |W| x input-activation norm, per output row",
-            (), True, "locuslab/wanda",
+            (), True, "locuslab/wanda", "sequential",
         ),
-        "magnitude": MethodInfo("magnitude", "prune", "Magnitude", "prune smallest |W| (no calibration)"),
+        "magnitude": MethodInfo("magnitude", "prune", "Magnitude", "prune smallest |W| (no calibration)",
+                                pipeline="weight_only"),
         "bnb": MethodInfo(
             "bnb", "bnb", "bitsandbytes", "load-time int8 / nf4 / fp4 with real kernels (CPU too)",
+            pipeline="load_time",
         ),
     }
 )

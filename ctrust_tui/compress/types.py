@@ -7,6 +7,7 @@ from typing import Callable
 
 CALIBRATION_SOURCES = ("c4", "wikitext2")
 CALIBRATION_PRECISIONS = ("auto", "fp32", "bf16")
+MIN_SEQLEN = 16  # shorter windows give attention almost no context to calibrate on
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,24 @@ class CalibrationConfig:
     seqlen: int = 512
     seed: int = 0
     precision: str = "auto"
+
+    def __post_init__(self) -> None:
+        """The one validation of calibration settings (CLI, Setup screen and compress_model all
+        build one). Whether a custom file exists is checked when it is read."""
+        from ..errors import CtrustError
+
+        if not isinstance(self.source, str) or not self.source.strip():
+            raise CtrustError(f"calibration source: choose {', '.join(CALIBRATION_SOURCES)} or a .txt/.jsonl file")
+        if not isinstance(self.nsamples, int) or self.nsamples < 1:
+            raise CtrustError(f"calibration nsamples must be an integer >= 1 (paper: 128), got {self.nsamples!r}")
+        if not isinstance(self.seqlen, int) or self.seqlen < MIN_SEQLEN:
+            raise CtrustError(f"calibration seqlen must be an integer >= {MIN_SEQLEN} tokens (paper: 2048), "
+                              f"got {self.seqlen!r}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise CtrustError(f"calibration seed must be an integer >= 0, got {self.seed!r}")
+        if self.precision not in CALIBRATION_PRECISIONS:
+            raise CtrustError(f"calibration precision {self.precision!r}: choose one of "
+                              f"{', '.join(CALIBRATION_PRECISIONS)}")
 
     @property
     def tag(self) -> str:

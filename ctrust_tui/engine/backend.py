@@ -42,6 +42,10 @@ class EngineBackend:
         }
         self._gen = Generator(loaded.model, loaded.tokenizer, loaded.device, max_batch=max_batch)
 
+    @property
+    def tokens_streamed(self) -> int:
+        return self._gen.tokens_streamed
+
     def render(self, messages: Sequence[Message]) -> str:
         if self._fork is not None:
             return self._bos + self._fork.render(messages)  # a completion prompt passes through verbatim

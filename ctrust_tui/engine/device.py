@@ -1,27 +1,13 @@
-"""Device and dtype choice: CUDA > MPS > CPU; half precision on accelerators, fp32 on CPU."""
+"""dtype choice per device (half precision on accelerators, fp32 on CPU); the device itself is
+picked by `ctrust_tui.device.pick_device`, the one picker, re-exported here for the engine."""
 
 from __future__ import annotations
 
 import torch
 
-from ..errors import CtrustError
-from ..validate import check_device
+from ..device import pick_device
 
-
-def pick_device(requested: str | None = "auto") -> torch.device:
-    req = check_device(requested)  # the one name check, shared with the CLI (which runs it before loading)
-    if req == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if req.startswith("cuda") and not torch.cuda.is_available():
-        raise CtrustError("device 'cuda' requested but no CUDA GPU is available; use --device cpu or auto")
-    if req == "mps" and not torch.backends.mps.is_available():
-        raise CtrustError("device 'mps' requested but MPS is not available; use --device cpu or auto")
-    return torch.device(req)
-
+__all__ = ["free_memory_bytes", "pick_device", "pick_dtype"]
 
 def pick_dtype(device: torch.device) -> torch.dtype:
     if device.type == "cuda":

@@ -104,8 +104,9 @@ class _BatchStreamer(BaseStreamer):
     """Receives each step's tokens for the whole batch and flushes text deltas in chunks."""
 
     def __init__(self, tokenizer: Any, keys: Sequence[str], eos_ids: set[int], stops: Sequence[str],
-                 on_chunks: ChunkFn | None, flush_every: float) -> None:
+                 on_chunks: ChunkFn | None, flush_every: float, counter: Generator | None = None) -> None:
         self.tok = tokenizer
+        self.counter = counter  # its tokens_streamed grows with every decoded token (live tok/s)
         self.keys = list(keys)
         self.eos = eos_ids
         self.stops = [s for s in stops if s]
@@ -123,6 +124,7 @@ class _BatchStreamer(BaseStreamer):
             self._prompt_seen = True
             return
         ids = value.view(-1).tolist()
+        new = 0
         for i, t in enumerate(ids):
             if self.done[i]:
                 continue
@@ -130,6 +132,9 @@ class _BatchStreamer(BaseStreamer):
                 self.done[i] = True
                 continue
             self.tokens[i].append(t)
+            new += 1
+        if self.counter is not None:
+            self.counter.tokens_streamed += new
         if time.monotonic() - self._last_flush >= self.flush_every or self.stops:
             self.flush()
 
@@ -194,6 +199,7 @@ class Generator:
         self.device = device
         self.max_batch = max_batch
         self.flush_every = flush_every
+        self.tokens_streamed = 0  # every token decoded so far, unfinished rows included
         eos = model.generation_config.eos_token_id
         self.eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
         if tokenizer.eos_token_id is not None:
@@ -326,7 +332,7 @@ class Generator:
         d = reqs[0].decoding
         enc = self._inputs(batch)
         streamer = _BatchStreamer(self.tok, [r.key for r in reqs], self.eos_ids, d.stop, on_chunks,
-                                  self.flush_every)
+                                  self.flush_every, counter=self)
         criteria = _StopCriteria(streamer, should_stop)
         gen_kwargs: dict[str, Any] = {
             "max_new_tokens": d.max_new_tokens,

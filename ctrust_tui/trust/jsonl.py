@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..errors import CtrustError
-from .dimension import JudgeContext
+from .dimension import JudgeContext, ToxicityScorer
 from .registry import get_dimension
 from .rules import DEFAULT_RULES, rules_tag
 from .types import PromptRecord, Verdict
@@ -177,13 +177,11 @@ def parse_scored_lines(dimension: str, lines: Sequence[str]) -> list[tuple[Promp
 
 
 def score_records(dimension: str, items: Sequence[tuple[PromptRecord, list[str]]], *,
-                  toxicity_scorer: str | None = None, seed: int = 0, rules: str = DEFAULT_RULES) -> dict[str, Any]:
+                  scorer: ToxicityScorer | None = None, seed: int = 0, rules: str = DEFAULT_RULES) -> dict[str, Any]:
+    """Judge and score records under `rules`; `scorer` is required by dimensions that need a toxicity scorer."""
     dim = get_dimension(dimension)
-    scorer = None
-    if dim.needs_toxicity_scorer:
-        from .toxicity_scorers import get_toxicity_scorer
-
-        scorer = get_toxicity_scorer(toxicity_scorer)
+    if dim.needs_toxicity_scorer and scorer is None:
+        raise CtrustError(f"dimension {dimension!r} needs a toxicity scorer")
     ctx = JudgeContext(toxicity_scorer=scorer, rules=rules)
     judged: list[tuple[PromptRecord, Verdict]] = [(rec, dim.judge(rec, outs, ctx)) for rec, outs in items]
     res = dim.result(judged, seed=seed, scorer=getattr(scorer, "name", None), rules=rules)
@@ -201,7 +199,7 @@ def score_records(dimension: str, items: Sequence[tuple[PromptRecord, list[str]]
     }
 
 
-def score_file(dimension: str, path: Path, *, toxicity_scorer: str | None = None, seed: int = 0,
+def score_file(dimension: str, path: Path, *, scorer: ToxicityScorer | None = None, seed: int = 0,
                rules: str = DEFAULT_RULES) -> dict[str, Any]:
     if dimension == "all" or "," in dimension:
         raise CtrustError("`ctrust score` takes one dimension (the records' `dimension` field), not a list or 'all'")
@@ -210,5 +208,4 @@ def score_file(dimension: str, path: Path, *, toxicity_scorer: str | None = None
         lines = split_lines(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise CtrustError(f"{path}: cannot read ({exc})") from None
-    return score_records(dimension, parse_scored_lines(dimension, lines), toxicity_scorer=toxicity_scorer, seed=seed,
-                         rules=rules)
+    return score_records(dimension, parse_scored_lines(dimension, lines), scorer=scorer, seed=seed, rules=rules)

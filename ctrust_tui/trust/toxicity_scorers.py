@@ -5,7 +5,8 @@ the small linear model shipped inside `alt-profanity-check` (a profanity detecto
 Perspective substitute: numbers are comparable between runs, not with the paper). Every scorer
 has a `name` that includes its version; it is stored with every score so that scores from
 different scorers are never compared silently. This module stays torch-free: the Hugging Face
-scorer lives in `ctrust_tui.engine.toxicity_hf` and is imported only when asked for.
+scorer lives in `ctrust_tui.engine.toxicity_hf`, and a scorer is built from its name by
+`ctrust_tui.scorers.resolve_toxicity_scorer`, above both layers.
 """
 
 from __future__ import annotations
@@ -18,15 +19,12 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 from ..errors import CtrustError
-from .dimension import ToxicityScorer
 
 PERSPECTIVE_ENV = "CTRUST_PERSPECTIVE_KEY"
 PERSPECTIVE_URL = "https://commentanalyzer.googleapis.com/v1alpha1/comments:analyze"
-SCORER_NAMES: tuple[str, ...] = ("profanity", "perspective")
 
 # (request, timeout) -> response body; injectable so tests never touch the network.
 Opener = Callable[[urllib.request.Request, float], bytes]
@@ -130,23 +128,3 @@ def _version(dist: str) -> str:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
         return "unknown"
-
-
-def get_toxicity_scorer(name: str | None = None) -> ToxicityScorer:
-    """'profanity' (default), 'perspective', or a path to a local HF sequence-classification folder."""
-    choice = (name or "profanity").strip()
-    if choice == "profanity":
-        return ProfanityScorer()
-    if choice == "perspective":
-        return PerspectiveScorer.from_env()
-    path = Path(choice).expanduser()
-    if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise CtrustError(f"toxicity scorer folder {path} has no config.json (expected a HF classifier)")
-        from ..engine.toxicity_hf import HFToxicityScorer  # torch only when asked for
-
-        return HFToxicityScorer.from_folder(path)
-    raise CtrustError(
-        f"unknown toxicity scorer {choice!r}: use 'profanity', 'perspective' (needs ${PERSPECTIVE_ENV}) "
-        "or the path of a local Hugging Face sequence-classification folder"
-    )

@@ -5,8 +5,6 @@ Nothing here touches the network or `../shared`: the package must run offline fr
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from functools import cache
 from importlib import resources
@@ -29,10 +27,6 @@ def data_text(relpath: str) -> str:
         ) from None
 
 
-def data_exists(relpath: str) -> bool:
-    return resources.files(_PACKAGE).joinpath("data", *relpath.split("/")).is_file()
-
-
 @cache
 def load_json(relpath: str) -> Any:
     return json.loads(data_text(relpath))
@@ -40,10 +34,6 @@ def load_json(relpath: str) -> Any:
 
 def load_jsonl(relpath: str) -> list[Any]:
     return [json.loads(line) for line in data_text(relpath).splitlines() if line.strip()]
-
-
-def load_csv(relpath: str) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(data_text(relpath))))
 
 
 def prompt_texts() -> dict[str, Any]:

@@ -2,6 +2,9 @@
 
 Importing this module must not import torch or transformers (`ctrust browse` starts fast and
 works over SSH): every engine import happens inside thread workers of the live screens.
+
+Each main screen is an app mode (Textual MODES, added at mount because `ctrust browse` has only
+Browse and Compare): switching keeps each screen's state and its own stack of dialogs.
 """
 
 from __future__ import annotations
@@ -87,28 +90,26 @@ class CtrustApp(App[None]):
                         self.notify(store.snapshot_note, severity="warning", timeout=10, markup=False)
             except CtrustError as exc:
                 self.show_error(exc)
-        self.install_screen(BrowseScreen(), "browse")
-        self.install_screen(CompareScreen(), "compare")
+        screens = {"browse": BrowseScreen(), "compare": CompareScreen()}
         if not self.readonly:
             from .screens.inspect import InspectScreen
             from .screens.run import RunScreen
             from .screens.setup import SetupScreen
 
-            self.install_screen(SetupScreen(), "setup")
-            self.install_screen(RunScreen(), "run")
-            self.install_screen(InspectScreen(), "inspect")
-        self.push_screen("browse")
+            screens |= {"setup": SetupScreen(), "run": RunScreen(), "inspect": InspectScreen()}
+        for name, screen in screens.items():
+            self.install_screen(screen, name)  # get_screen(name) reaches a mode's screen from anywhere
+            self.add_mode(name, name)
+        self.switch_mode("browse")
 
     async def action_goto(self, name: str) -> None:
         if self.readonly and name not in READONLY_SCREENS:
             self.notify(f"{name} is not available in read-only browse mode; run `ctrust` for the full app",
                         severity="warning")
             return
-        if isinstance(self.screen, ModalScreen):
+        if isinstance(self.screen, ModalScreen) or self.current_mode == name:
             return
-        if self.screen is self.get_screen(name):
-            return
-        await self.switch_screen(name)
+        await self.switch_mode(name)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

@@ -9,7 +9,6 @@ what is left. Token chunks of one flush are applied in a single UI update by the
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -68,7 +67,3 @@ class EventBatcher:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def now() -> float:
-    return time.monotonic()

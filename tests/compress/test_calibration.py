@@ -59,3 +59,17 @@ def test_eval_text_is_wikitext2_test():
     assert text.startswith(" \n = Robert Boulter = \n")
     with pytest.raises(CtrustError):
         load_eval_text("ptb")
+
+
+def test_calibration_config_validates_itself_once():
+    """CLI, Setup and compress_model all build a CalibrationConfig: bad values fail right there."""
+    from ctrust_tui.compress.types import MIN_SEQLEN
+
+    for kwargs, message in [({"nsamples": 0}, "nsamples must be an integer >= 1"),
+                            ({"seqlen": MIN_SEQLEN - 1}, f"seqlen must be an integer >= {MIN_SEQLEN}"),
+                            ({"precision": "fp8"}, "choose one of auto, fp32, bf16"),
+                            ({"seed": -1}, "seed must be an integer >= 0"),
+                            ({"source": " "}, "choose c4, wikitext2 or a .txt/.jsonl file")]:
+        with pytest.raises(CtrustError, match=message):
+            CalibrationConfig(**kwargs)
+    assert CalibrationConfig(seqlen=MIN_SEQLEN).seqlen == MIN_SEQLEN

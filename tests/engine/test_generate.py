@@ -132,6 +132,7 @@ def test_chunks_coalesced_and_equal_final_text(model, tok):
             streamed[k] = streamed.get(k, "") + t
     for k, r in got.items():
         assert streamed.get(k, "") == r.text
+    assert gen.tokens_streamed == total_tokens  # the live tok/s counter saw every decoded token
 
 
 def test_chunks_equal_final_text_with_stop_strings(model, tok):

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from ctrust_tui.errors import CtrustError
+from ctrust_tui.scorers import resolve_toxicity_scorer
 from ctrust_tui.trust.toxicity_scorers import (
     PERSPECTIVE_ENV,
     PERSPECTIVE_URL,
     PerspectiveScorer,
     ProfanityScorer,
-    get_toxicity_scorer,
 )
 
 
@@ -87,18 +87,18 @@ def test_perspective_retries_429_then_fails_clearly() -> None:
 
 
 def test_factory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    assert isinstance(get_toxicity_scorer(None), ProfanityScorer)
-    assert isinstance(get_toxicity_scorer("profanity"), ProfanityScorer)
+    assert isinstance(resolve_toxicity_scorer(None), ProfanityScorer)
+    assert isinstance(resolve_toxicity_scorer("profanity"), ProfanityScorer)
     monkeypatch.delenv(PERSPECTIVE_ENV, raising=False)
     with pytest.raises(CtrustError, match=PERSPECTIVE_ENV):
-        get_toxicity_scorer("perspective")
+        resolve_toxicity_scorer("perspective")
     monkeypatch.setenv(PERSPECTIVE_ENV, "abc")
-    scorer = get_toxicity_scorer("perspective")
+    scorer = resolve_toxicity_scorer("perspective")
     assert isinstance(scorer, PerspectiveScorer) and scorer.api_key == "abc"
     with pytest.raises(CtrustError, match="unknown toxicity scorer"):
-        get_toxicity_scorer("detoxify")
+        resolve_toxicity_scorer("detoxify")
     with pytest.raises(CtrustError, match="no config.json"):
-        get_toxicity_scorer(str(tmp_path))
+        resolve_toxicity_scorer(str(tmp_path))
 
 
 def test_toxic_index() -> None:
@@ -139,7 +139,7 @@ def test_hf_scorer_from_a_tiny_local_model(tmp_path: Path) -> None:
     )
     transformers.BertForSequenceClassification(config).save_pretrained(tmp_path)
 
-    scorer = get_toxicity_scorer(str(tmp_path))
+    scorer = resolve_toxicity_scorer(str(tmp_path))
     assert scorer.name.startswith(f"hf:{tmp_path.name}@")
     scores = scorer.score(["you are nice", "you are an idiot", ""])
     assert len(scores) == 3 and all(0.0 <= s <= 1.0 for s in scores)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 from tui_fixtures import fake_factory
@@ -20,7 +21,7 @@ def _select_dims(screen, dims):
 
 
 async def test_setup_start_streams_scores_and_finishes(tmp_path, models_dir):
-    app = CtrustApp(tmp_path / "cache.db", models_dir, backend_factory=fake_factory(delay=0.01, batch_size=3))
+    app = CtrustApp(tmp_path / "cache.db", models_dir, backend_factory=fake_factory(delay=0.1, batch_size=3))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("3")
         setup = app.screen
@@ -32,7 +33,8 @@ async def test_setup_start_streams_scores_and_finishes(tmp_path, models_dir):
         await pilot.press("escape")
         setup.query_one("#specs").focus()
         await pilot.press("enter")
-        assert [str(s) for s in setup.queue] == ["none", "wanda-2:4"]
+        assert [str(s) for s in setup.queue] == ["wanda-2:4"]
+        assert "Start runs: none → wanda-2:4" in rendered(setup.query_one("#will-run"))
         await pilot.press("ctrl+r")
         run = app.get_screen("run")
         await wait_for(pilot, lambda: app.screen is run)
@@ -160,13 +162,22 @@ async def test_inline_validation_and_queue(tmp_path, models_dir):
         assert "unsupported bits" in rendered(s.query_one("#spec-preview"))
         s.query_one("#specs").value = "gptq-4b-g128, wanda-2:4"
         await pilot.press("enter")
-        assert [str(x) for x in s.queue] == ["none", "gptq-4b-g128", "wanda-2:4"]
+        assert [str(x) for x in s.queue] == ["gptq-4b-g128", "wanda-2:4"]
         labels = [str(o.prompt) for o in s.query_one("#dims")._options]
-        assert any("AdvGLUE dev (offline substitute for AdvGLUE++)" in lbl for lbl in labels)
+        assert any("advglue — Adversarial robustness (AdvGLUE dev, substitute for AdvGLUE++)" in lbl for lbl in labels)
         s.query_one("#dims").deselect_all()
         await pilot.press("ctrl+r")
         assert "select at least one dimension" in rendered(s.query_one("#setup-errors"))
         assert app.screen is s
+        s.query_one("#dims").select("ethics")
+        for field, value, message in (("#limit", "0", "limit must be an integer >= 1"),
+                                      ("#seed", "x", "seed must be an integer >= 0")):
+            s.query_one(field).value = value
+            await pilot.pause()
+            assert s.query_one(field).has_class("-invalid")  # the Input's own validator marks it as typed
+            await pilot.press("ctrl+r")
+            assert message in rendered(s.query_one("#setup-errors")) and app.screen is s
+            s.query_one(field).value = "1"
 
 
 async def test_bad_model_shows_modal_not_traceback(tmp_path, models_dir):
@@ -181,3 +192,68 @@ async def test_bad_model_shows_modal_not_traceback(tmp_path, models_dir):
         assert "not found" in body and "Traceback" not in body
         await pilot.press("enter")
         assert type(app.screen).__name__ == "RunScreen"
+
+
+async def test_long_sampled_batch_never_freezes_the_run_screen(tmp_path, models_dir):
+    """One slow batch of 3 sampled rows (quick toxicity, n=3): no generation finishes for ~9 s, yet
+    elapsed advances every second, tokens/s counts the streamed tokens, and the panel shows the
+    three rows generating with their sample index."""
+    slow = fake_factory(delay=0.3, batch_size=4, script=lambda r: " ".join(["word"] * 30))
+    app = CtrustApp(tmp_path / "cache.db", models_dir, backend_factory=slow)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("3")
+        setup = app.screen
+        _select_dims(setup, ["toxicity"])
+        setup.query_one("#profile").value = "quick"
+        setup.query_one("#limit").value = "1"
+        await pilot.press("ctrl+r")
+        run = app.get_screen("run")
+        await wait_for(pilot, lambda: app.screen is run and run.streamed > 0, timeout=15)
+        first = rendered(run.query_one("#gen-label"))
+        elapsed0 = run.elapsed
+        await pilot.pause(2.3)
+        second = rendered(run.query_one("#gen-label"))
+        assert run.progress is not None and run.progress.done == 0, "no generation finished in the window"
+        assert run.elapsed >= elapsed0 + 1.5, (elapsed0, run.elapsed)
+        assert first != second and re.search(r"0:0\d elapsed", second), (first, second)
+        rate = float(re.search(r"([\d.]+) tok/s", second).group(1))
+        assert rate > 0, second
+        assert "ETA estimating…" in second
+        current = rendered(run.query_one("#current"))
+        for s in (1, 2, 3):
+            assert f"sample {s}/3" in current, current
+        assert "word word" in current
+        run.cancel_event.set()
+        await wait_for(pilot, lambda: not run.running, timeout=15)
+        assert run.state == "cancelled"
+
+
+async def test_start_with_an_empty_queue_runs_the_form_and_the_baseline(tmp_path, models_dir):
+    """The form says GPTQ 4-bit and nothing is queued: Start runs none then gptq-4b-g128; unticking
+    the baseline runs the form's spec alone. The line under the queue, the request and the Run
+    screen's queue agree each time."""
+    app = CtrustApp(tmp_path / "cache.db", models_dir, backend_factory=fake_factory())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("3")
+        setup = app.screen
+        _select_dims(setup, ["ethics"])
+        setup.query_one("#limit").value = "1"
+        setup.query_one("#method").value = "gptq"
+        setup.query_one("#bits").value = 4
+        await pilot.pause()
+        assert setup.queue == []
+        assert "Start runs: none → gptq-4b-g128" in rendered(setup.query_one("#will-run"))
+        assert [str(s) for s in setup.build_request()["compressions"]] == ["none", "gptq-4b-g128"]
+        setup.query_one("#baseline").value = False
+        await pilot.pause()
+        assert "Start runs: gptq-4b-g128  (the form's spec" in rendered(setup.query_one("#will-run"))
+        setup.query_one("#baseline").value = True
+        await pilot.pause()
+        await pilot.press("ctrl+r")
+        run = app.get_screen("run")
+        await wait_for(pilot, lambda: app.screen is run and not run.running and run.state != "starting",
+                       timeout=20)
+        assert list(run.queue_status) == ["none", "gptq-4b-g128"]
+        assert run.queue_status == {"none": "done", "gptq-4b-g128": "done"}
+        with open_store(app.db_path, readonly=True) as store:
+            assert [r.compression for r in sorted(store.runs(), key=lambda r: r.id)] == ["none", "gptq-4b-g128"]

@@ -83,11 +83,14 @@ async def test_hostile_stream_is_literal_on_the_run_screen(tmp_path):
             RunStarted(1, EVIL, "none", ("ethics",), "smoke", 1, 0, False),
             PromptsStarted(1, (("ethics/x/0", 0, "ethics", EVIL),)),
             TokensGenerated(1, (("ethics/x/0", 0, HOSTILE[0]), ("ethics/x/0", 0, " " + " ".join(HOSTILE[1:])))),
+        ])
+        await pilot.pause()
+        _assert_inert(_content(run.query_one("#current")))  # while streaming
+        run.apply_events([
             GenerationFinished(1, "ethics/x/0", "ethics", "x", EVIL, (EVIL,), {"verdict": EVIL, "refusal": False},
                                False),
         ])
         await pilot.pause()
-        _assert_inert(_content(run.query_one("#current")))
         history = "\n".join(run.query_one("#history").lines)
         assert "\x1b" not in history and "[link=file:///etc/passwd]x[/link]" in history
         _assert_screen_clean(app)

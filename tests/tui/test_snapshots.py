@@ -75,13 +75,19 @@ def test_run_live(snap_compare, copy_db, models_dir):
         run.queue_status = {"none": "done", "gptq-4b-g128": "queued"}
         run.queue_avg = {"none": 61.5}
         run.running = True
+        run.clock = lambda: 1000.0  # the 1 s timer then shows the same elapsed/ETA on every machine
         dims = ("advglue", "stereotype", "toxicity")
         run.apply_events([
             RunStarted(2, "fake-model", "gptq-4b-g128", dims, "smoke", 30, 6, False),
             PromptsStarted(2, (("advglue/sst2/0", 0, "advglue", "Is this review positive? 'a gorgeous film'"),
-                               ("stereotype/benign/0", 0, "stereotype", "I am going to express my view..."))),
-            TokensGenerated(2, (("advglue/sst2/0", 0, "positive"), ("stereotype/benign/0", 0, "I"))),
-            TokensGenerated(2, (("stereotype/benign/0", 0, " disagree."),)),
+                               ("stereotype/benign/0", 0, "stereotype", "I am going to express my view..."),
+                               ("toxicity/toxic/0", 0, "toxicity", "Continue: The neighbours were"),
+                               ("toxicity/toxic/0", 1, "toxicity", "Continue: The neighbours were")),
+                           (1, 1, 3, 3)),
+            TokensGenerated(2, (("advglue/sst2/0", 0, "positive"), ("stereotype/benign/0", 0, "I"),
+                                ("toxicity/toxic/0", 0, " kind"), ("toxicity/toxic/0", 1, " loud")), 4),
+            TokensGenerated(2, (("stereotype/benign/0", 0, " disagree."), ("toxicity/toxic/0", 0, " people"),
+                                ("toxicity/toxic/0", 1, " at night")), 9),
             GenerationFinished(2, "advglue/sst2/0", "advglue", "sst2", "p", ("positive",),
                                {"verdict": "correct", "correct": True, "refusal": False}, False),
             Progress(2, 12, 30, 6, 6, 48, 21.5, 3.0, 4.5),

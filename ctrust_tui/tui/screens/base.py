@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from textual.screen import Screen
 
@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
 class CtrustScreen(Screen):
     NAV = ""
+    # keys handled by this screen's widgets rather than its BINDINGS (the help screen lists both)
+    HELP: ClassVar[str] = ""
 
     @property
     def capp(self) -> CtrustApp:

@@ -42,6 +42,7 @@ def _short(s: str, n: int) -> str:
 
 class BrowseScreen(CtrustScreen):
     NAV = "browse"
+    HELP = "enter drills down: runs → dimensions → prompts → outputs"
     BINDINGS = [
         Binding("escape,backspace", "up", "Back", id="browse.up"),
         Binding("slash", "search", "Search", id="browse.search"),
@@ -203,7 +204,7 @@ class BrowseScreen(CtrustScreen):
         order = [d for d, _ in COLUMNS if d in run.dimensions] + [d for d in run.dimensions if d not in dict(COLUMNS)]
         for d in order:
             s = scores.get(d)
-            title = "AdvGLUE (dev subst.)" if d == "advglue" else dim_title(d)
+            title = dim_title(d)
             if s is None:
                 table.add_row(title, "—", bar(None, 16), "", "", "0", key=d)
                 continue

@@ -112,6 +112,8 @@ def decision_text(rec: Any) -> Text:
 
 class CompareScreen(CtrustScreen):
     NAV = "compare"
+    HELP = ("space picks runs; enter on a dimension lists the prompts whose verdict flipped, enter on a "
+            "prompt shows every run's output side by side")
     BINDINGS = [
         Binding("b", "baseline", "Baseline", id="compare.baseline"),
         Binding("r", "refresh", "Refresh", id="compare.refresh"),

@@ -1,5 +1,10 @@
 """Set up a run: model, a queue of compression specs (form adapts to the method), dimensions,
-profile, device. Every field validates inline with the compression module's own messages."""
+profile, device. Every field validates inline with the compression module's own messages.
+
+Start runs what the screen shows: the queued specs, or the form's spec when nothing is queued,
+preceded by the dense baseline `none` while "include baseline" is ticked (the default). The
+"Start runs" line under the queue always spells out that list.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.validation import Function, Integer
 from textual.widgets import (
     Button,
     Checkbox,
@@ -26,32 +32,50 @@ from textual.widgets.option_list import Option
 
 from ...compress.spec import BNB_VARIANTS, METHODS, NM_PATTERNS, CompressionSpec, parse_specs, validate
 from ...compress.types import CALIBRATION_PRECISIONS, CALIBRATION_SOURCES
+from ...device import DEVICES
 from ...errors import CtrustError
 from ...modelstore import DEFAULT_MODEL, list_models
-from ...trust import DIMENSION_IDS, PROFILES, available_ids, get_dimension
+from ...trust import DIMENSION_IDS, PROFILES, available_ids, dimension_meta
 from ...trust.rules import DEFAULT_RULES, RULE_SETS
-from ..widgets.render import ADVGLUE_LABEL, inert
+from ..widgets.render import inert
 from .base import CtrustScreen
 
 RULE_LABELS = {"paper": "paper (the paper's scoring code)", "robust": "robust (tolerant parser)"}
-DEVICES = ("auto", "cpu", "cuda")
 PATTERNS = ("unstructured",) + tuple(f"{n}:{m}" for n, m in NM_PATTERNS)
+# Input validators: Textual marks a bad field as the user types; reading a field runs the same check
+GROUP = Integer(failure_description="group size must be an integer, e.g. 128, or -1 per channel")
+NSAMPLES = Integer(minimum=1, failure_description="calibration samples must be an integer >= 1 (paper: 128)")
+LIMIT = Integer(minimum=1, failure_description="limit must be an integer >= 1 (or blank for every prompt)")
+SEED = Integer(minimum=0, failure_description="seed must be an integer >= 0")
+
+
+def parse_ratio(text: str) -> float:
+    """'0.5' or '50%' -> 0.5 (the range itself is the spec's to check: one message for CLI and UI)."""
+    text = text.strip()
+    return float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
+
+
+def _is_ratio(text: str) -> bool:
+    try:
+        parse_ratio(text)
+    except ValueError:
+        return False
+    return True
+
+
+SPARSITY = Function(_is_ratio, "sparsity must be a number in (0, 1), e.g. 0.5 or 50%")
 PRECISION_HELP = ("Precision of the GPTQ/SparseGPT/Wanda calibration forwards: auto = bf16 on CPUs with native "
                   "bf16 (AVX512-BF16/AMX) and the model's bf16/fp16 on GPU; fp32 = float32 throughout; "
                   "bf16 = bf16 autocast even where it is emulated")
 
 
 def dimension_label(dim_id: str) -> str:
-    if dim_id == "advglue":
-        return f"advglue — {ADVGLUE_LABEL}"
-    try:
-        return f"{dim_id} — {get_dimension(dim_id).info.title}"
-    except CtrustError:
-        return dim_id
+    return f"{dim_id} — {dimension_meta(dim_id).title}"
 
 
 class SetupScreen(CtrustScreen):
     NAV = "setup"
+    HELP = "tab moves between fields; space ticks dimensions and checkboxes"
     BINDINGS = [
         Binding("ctrl+r", "start", "Start run", id="setup.start", priority=True),
         Binding("a", "add", "Add spec", id="setup.add"),
@@ -60,7 +84,7 @@ class SetupScreen(CtrustScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.queue: list[CompressionSpec] = [CompressionSpec()]
+        self.queue: list[CompressionSpec] = []  # what the user added; the baseline is the checkbox
 
     def compose(self) -> ComposeResult:
         yield self.nav()
@@ -77,7 +101,7 @@ class SetupScreen(CtrustScreen):
                     yield Select([("4-bit", 4)], id="bits", value=4, allow_blank=False)
                 with Horizontal(classes="row", id="row-group"):
                     yield Label("group", classes="field")
-                    yield Input("128", id="group", placeholder="128, or -1 per channel")
+                    yield Input("128", id="group", placeholder="128, or -1 per channel", validators=[GROUP])
                 with Horizontal(classes="row", id="row-flags"):
                     yield Checkbox("act-order", True, id="act-order")
                     yield Checkbox("symmetric", True, id="sym")
@@ -86,7 +110,7 @@ class SetupScreen(CtrustScreen):
                     yield Select([(p, p) for p in PATTERNS], id="pattern", value="2:4", allow_blank=False)
                 with Horizontal(classes="row", id="row-sparsity"):
                     yield Label("sparsity", classes="field")
-                    yield Input("0.5", id="sparsity", placeholder="0 < s < 1")
+                    yield Input("0.5", id="sparsity", placeholder="0 < s < 1", validators=[SPARSITY])
                 with Horizontal(classes="row", id="row-variant"):
                     yield Label("variant", classes="field")
                     yield Select([(v, v) for v in BNB_VARIANTS], id="variant", value="nf4", allow_blank=False)
@@ -96,7 +120,8 @@ class SetupScreen(CtrustScreen):
                                  allow_blank=False)
                 with Horizontal(classes="row", id="row-samples"):
                     yield Label("samples", classes="field")
-                    yield Input("32", id="nsamples", placeholder="calibration samples (paper 128)")
+                    yield Input("32", id="nsamples", placeholder="calibration samples (paper 128)",
+                                validators=[NSAMPLES])
                 with Horizontal(classes="row", id="row-precision"):
                     yield Label("precision", classes="field")
                     yield Select([(p, p) for p in CALIBRATION_PRECISIONS], id="precision", value="auto",
@@ -126,12 +151,15 @@ class SetupScreen(CtrustScreen):
                                  id="prompt-format", value="model", allow_blank=False)
                 with Horizontal(classes="row"):
                     yield Label("limit", classes="field")
-                    yield Input("", id="limit", placeholder="max prompts per dimension (blank = all)")
+                    yield Input("", id="limit", placeholder="max prompts per dimension (blank = all)",
+                                validators=[LIMIT], valid_empty=True)
                 with Horizontal(classes="row"):
                     yield Label("seed", classes="field")
-                    yield Input("0", id="seed")
+                    yield Input("0", id="seed", validators=[SEED])
+                yield Checkbox("include baseline (none, the dense model)", True, id="baseline")
                 yield Static(id="setup-errors", classes="validation")
                 yield Button("Start run (ctrl+r)", id="start", variant="success")
+        yield Static(id="will-run")  # always in view: what Start will run, in order
         yield Footer()
 
     def on_mount(self) -> None:
@@ -195,17 +223,21 @@ class SetupScreen(CtrustScreen):
             return
         self._validate_form()
 
+    def field(self, selector: str) -> str:
+        """A text field's value, checked by its own validators (one clear error otherwise)."""
+        widget = self.query_one(selector, Input)
+        result = widget.validate(widget.value)
+        if result is not None and not result.is_valid:
+            raise CtrustError(f"{result.failure_descriptions[0]} (got {widget.value.strip()!r})")
+        return widget.value.strip()
+
     def form_spec(self) -> CompressionSpec:
         """The spec the form describes; raises InvalidSpec / CtrustError with an inline message."""
         method = str(self.query_one("#method", Select).value)
         info = METHODS[method]
         spec = CompressionSpec(method=method)
         if info.kind == "quant":
-            group_text = self.query_one("#group", Input).value.strip() or "128"
-            try:
-                group = int(group_text)
-            except ValueError:
-                raise CtrustError(f"group size must be an integer, e.g. 128 or -1 (got {group_text!r})") from None
+            group = int(self.field("#group") or "128")
             bits = self.query_one("#bits", Select).value
             spec = replace(spec, bits=None if bits is Select.NULL else int(bits), group_size=group,
                            act_order=self.query_one("#act-order", Checkbox).value,
@@ -213,12 +245,7 @@ class SetupScreen(CtrustScreen):
         elif info.kind == "prune":
             pattern = str(self.query_one("#pattern", Select).value)
             if pattern == "unstructured":
-                text = self.query_one("#sparsity", Input).value.strip()
-                try:
-                    sp = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
-                except ValueError:
-                    raise CtrustError(f"sparsity must be a number in (0, 1), e.g. 0.5 (got {text!r})") from None
-                spec = replace(spec, sparsity=sp)
+                spec = replace(spec, sparsity=parse_ratio(self.field("#sparsity")))
             else:
                 n, m = pattern.split(":")
                 spec = replace(spec, n=int(n), m=int(m))
@@ -229,15 +256,9 @@ class SetupScreen(CtrustScreen):
     def calibration(self):
         from ...compress.types import CalibrationConfig
 
-        text = self.query_one("#nsamples", Input).value.strip() or "32"
-        try:
-            n = int(text)
-        except ValueError:
-            raise CtrustError(f"calibration samples must be an integer (got {text!r})") from None
-        if n < 1:
-            raise CtrustError("calibration samples must be >= 1 (paper: 128)")
+        n = int(self.field("#nsamples") or "32")
         return CalibrationConfig(source=str(self.query_one("#calibration", Select).value), nsamples=n,
-                                 precision=str(self.query_one("#precision", Select).value))
+                                 precision=str(self.query_one("#precision", Select).value))  # validates itself
 
     def _validate_form(self) -> None:
         preview = self.query_one("#spec-preview", Static)
@@ -248,9 +269,11 @@ class SetupScreen(CtrustScreen):
         except CtrustError as exc:
             preview.update(Text(f"✗ {exc}", style="bold red"))
             preview.set_class(True, "invalid")
+            self._show_will_run()
             return
         preview.set_class(False, "invalid")
         preview.update(Text(f"✓ {spec}  ({spec.describe()}) — {spec.info.description}", style="green"))
+        self._show_will_run()
 
     # -- queue ------------------------------------------------------------------------------
     def _refresh_queue(self) -> None:
@@ -258,6 +281,28 @@ class SetupScreen(CtrustScreen):
         ol.clear_options()
         for i, s in enumerate(self.queue):
             ol.add_option(Option(Text(f"{i + 1}. {s}  ·  {s.describe()}"), id=str(s)))
+        self._show_will_run()
+
+    def specs_to_run(self) -> list[CompressionSpec]:
+        """The queue, or the form's spec when the queue is empty; the baseline first when ticked."""
+        specs = list(self.queue) or [self.form_spec()]
+        if self.query_one("#baseline", Checkbox).value and not any(s.is_dense for s in specs):
+            specs.insert(0, CompressionSpec())
+        return specs
+
+    def _show_will_run(self) -> None:
+        line = self.query_one("#will-run", Static)
+        try:
+            specs = self.specs_to_run()
+        except CtrustError:
+            line.update(Text("Start runs: nothing yet (the form's spec is invalid and the queue is empty)",
+                             style="red"))
+            return
+        t = Text("Start runs: ", style="bold")
+        t.append(" → ".join(str(s) for s in specs))
+        if not self.queue:
+            t.append("  (the form's spec; nothing queued)", style="dim")
+        line.update(t)
 
     def _add(self, spec: CompressionSpec) -> None:
         if any(str(s) == str(spec) for s in self.queue):
@@ -313,24 +358,17 @@ class SetupScreen(CtrustScreen):
         if not model:
             raise CtrustError(f"choose a model (none found in {self.capp.models_dir}; "
                               "run `ctrust models import-default`) or type a path")
-        if not self.queue:
-            raise CtrustError("the compression queue is empty: add at least one spec (e.g. none)")
+        specs = self.specs_to_run()
         dims = tuple(d for d in DIMENSION_IDS if d in self.query_one("#dims", SelectionList).selected)
         if not dims:
             raise CtrustError("select at least one dimension")
-        limit_text = self.query_one("#limit", Input).value.strip()
-        seed_text = self.query_one("#seed", Input).value.strip() or "0"
-        try:
-            limit = int(limit_text) if limit_text else None
-            seed = int(seed_text)
-        except ValueError:
-            raise CtrustError("limit and seed must be integers") from None
-        if limit is not None and limit < 1:
-            raise CtrustError("limit must be >= 1 (or blank for every prompt)")
+        limit_text = self.field("#limit")
+        limit = int(limit_text) if limit_text else None
+        seed = int(self.field("#seed") or "0")
         calibration = self.calibration()
         return {
             "model": model,
-            "compressions": tuple(self.queue),
+            "compressions": tuple(specs),
             "dimensions": dims,
             "profile": str(self.query_one("#profile", Select).value),
             "device": str(self.query_one("#device", Select).value),
@@ -354,5 +392,5 @@ class SetupScreen(CtrustScreen):
         if getattr(run_screen, "running", False):
             self.notify("a run is in progress; cancel it on the Run screen (4, then x) first", severity="warning")
             return
-        await self.app.switch_screen("run")
+        await self.app.switch_mode("run")
         run_screen.start(request)  # type: ignore[attr-defined]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -66,41 +69,46 @@ class ConfirmModal(ModalScreen[bool]):
         self.dismiss(value)
 
 
-HELP_TEXT = """\
-ctrust shows what compressing an LLM (GPTQ/AWQ quantization, SparseGPT/Wanda/magnitude pruning)
-does to its trustworthiness: DecodingTrust's 8 dimensions + MMLU, scores 0-100, higher is better.
+HELP_TEXT = (
+    "ctrust shows what compressing an LLM (GPTQ/AWQ quantization, SparseGPT/Wanda/magnitude pruning) does "
+    "to its trustworthiness: DecodingTrust's 8 dimensions + MMLU, scores 0-100, higher is better. "
+    "ctrl+p lists every action (jump to a screen, start/cancel, search, theme, copy…).\n"
+)
 
-Screens   1 Browse runs · 2 Compare runs · 3 Setup a run · 4 Live run · 5 Inspect one prompt
-Palette   ctrl+p lists every action (jump to a screen, start/cancel, search, theme, copy…)
-Quit      ctrl+q
-"""
 
-HELP_KEYS: list[tuple[str, str]] = [
-    ("1 … 5", "switch screen (Browse, Compare, Setup, Run, Inspect)"),
-    ("ctrl+p", "command palette"),
-    ("?", "this help"),
-    ("ctrl+t", "toggle dark / light theme"),
-    ("ctrl+q", "quit"),
-    ("Browse", "enter drill down (runs → dimensions → prompts → outputs), escape/backspace up, "
-               "/ search outputs, r refresh, y copy output"),
-    ("Compare", "space pick runs, b baseline = highlighted run, enter on a dimension lists flipped "
-                "prompts, enter on a prompt shows every run's output side by side"),
-    ("Setup", "a add the compression spec, delete remove from queue, ctrl+r start"),
-    ("Run", "x cancel the run (asks first)"),
-    ("Inspect", "ctrl+g generate with every chosen variant, ctrl+o pick a prompt from a dimension, "
-                "y copy the focused pane's output, x stop"),
-]
+def binding_rows(app: Any, bindings: Sequence[Binding | tuple[str, ...]]) -> list[tuple[str, str]]:
+    """(keys, description) per action, keys of one action joined: the help is generated from the
+    very bindings the app runs, so it cannot drift from them (it once said `x` stops Inspect)."""
+    rows: dict[tuple[str, str], list[str]] = {}
+    for b in Binding.make_bindings(bindings):
+        if b.system or not b.description:
+            continue
+        rows.setdefault((b.action, b.description), []).append(app.get_key_display(b))
+    return [(" / ".join(dict.fromkeys(keys)), desc) for (_, desc), keys in rows.items()]
 
 
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close", id="help.close")]
 
     def compose(self) -> ComposeResult:
+        from .nav import SCREENS
+
         table = Table(box=None, show_header=False, padding=(0, 1), expand=True)
         table.add_column(style="bold cyan", no_wrap=True)
         table.add_column()
-        for k, v in HELP_KEYS:
-            table.add_row(k, v)
+        goto = [b for b in self.app.BINDINGS if isinstance(b, Binding) and b.action.startswith("goto(")]
+        for keys, desc in binding_rows(self.app, [b for b in self.app.BINDINGS if b not in goto]):
+            table.add_row(keys, desc)
+        shown = [(b.key, b.description) for b in goto if self.app.is_screen_installed(b.action[6:-2])]
+        table.add_row(" / ".join(k for k, _ in shown), f"switch screen ({', '.join(d for _, d in shown)})")
+        for key, name, title in SCREENS:
+            if not self.app.is_screen_installed(name):
+                continue
+            screen = self.app.get_screen(name)
+            table.add_row("", "")
+            table.add_row(Text(f"{key} {title}", style="bold"), Text(getattr(screen, "HELP", ""), style="dim"))
+            for keys, desc in binding_rows(self.app, type(screen).BINDINGS):
+                table.add_row(keys, desc)
         with VerticalScroll(id="help-dialog"):
             yield Label(Text("ctrust — help", style="bold"))
             yield Static(Text(HELP_TEXT))

@@ -8,17 +8,17 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from ...report import TITLES
 from ...textsafe import strip_control
+from ...trust.registry import dimension_meta, verdict_polarity
 
 BAR_WIDTH = 20
 _EIGHTHS = " ▏▎▍▌▋▊▉█"
-
-ADVGLUE_LABEL = "AdvGLUE dev (offline substitute for AdvGLUE++)"
+POLARITY_STYLE = {"good": "bold black on green", "bad": "bold white on red", "neutral": "reverse"}
 
 
 def dim_title(dim: str) -> str:
-    return TITLES.get(dim, dim)
+    """The short label a score is shown under (with the caveat a reader must see, e.g. AdvGLUE's)."""
+    return dimension_meta(dim).label
 
 
 def inert(text: str | None, limit: int | None = None) -> Text:
@@ -78,22 +78,20 @@ def fmt_rate(r: float | None) -> str:
     return "—" if r is None else f"{100 * r:.0f}%"
 
 
-def verdict_badge(verdict: Mapping[str, Any] | None) -> Text:
-    """A short coloured label for a verdict dict (`Verdict.to_dict()` shape)."""
+def verdict_badge(verdict: Mapping[str, Any] | None, dimension: str | None = None) -> Text:
+    """A short coloured label for a verdict dict (`Verdict.to_dict()` shape): a leak is red, a
+    refusal yellow, a graded answer green/red by `correct`, otherwise the word's registry polarity."""
     if not verdict:
         return Text(" … ", style="dim")
     word = strip_control(str(verdict.get("verdict", "?")))
-    style = "reverse"
     if verdict.get("leak"):
-        style = "bold white on red"
+        style = POLARITY_STYLE["bad"]
     elif verdict.get("refusal"):
         style = "bold black on yellow"
-    elif verdict.get("correct") is True:
-        style = "bold black on green"
-    elif verdict.get("correct") is False or word in ("agree", "toxic", "leak", "comply"):
-        style = "bold white on red"
-    elif word in ("disagree", "nontoxic", "non-toxic", "safe", "no_leak"):
-        style = "bold black on green"
+    elif isinstance(verdict.get("correct"), bool):
+        style = POLARITY_STYLE["good" if verdict["correct"] else "bad"]
+    else:
+        style = POLARITY_STYLE[verdict_polarity(word, dimension)]
     out = Text(f" {word} ", style=style)
     tox = verdict.get("toxicity", verdict.get("max_toxicity"))
     if isinstance(tox, (int, float)):
