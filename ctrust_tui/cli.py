@@ -852,7 +852,8 @@ def score(dimension: str, file: Path, toxicity_scorer: str | None, seed: int, ru
 
     (rule_set,) = _rules(rules)
     check_seed(seed)
-    scorer = resolve_toxicity_scorer(toxicity_scorer) if get_dimension(dimension).needs_toxicity_scorer else None
+    needs_scorer = dimension in DIMENSION_IDS and get_dimension(dimension).needs_toxicity_scorer
+    scorer = resolve_toxicity_scorer(toxicity_scorer) if needs_scorer else None  # bad names: score_file says
     click.echo(json.dumps(score_file(dimension, file, scorer=scorer, seed=seed, rules=rule_set), indent=2))
 
 

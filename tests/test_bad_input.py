@@ -53,7 +53,7 @@ def _invoke(root: Path, *args: str, **kw):
     (["run", "--max-batch", "0", "--model", "ok"], "--max-batch must be >= 1 (got 0)"),
     (["run", "--limit", "0", "--model", "ok"], "--limit must be >= 1 (got 0)"),
     (["runs", "--limit", "-5"], "--limit must be >= 1"),
-    (["run", "--device", "tpu", "--model", "ok"], "unknown device 'tpu'; choose one of: auto, cpu, cuda, mps, cuda:N"),
+    (["run", "--device", "tpu", "--model", "ok"], "unknown device 'tpu'; choose one of: auto, cpu, cuda, mps (or cuda:N)"),
     (["compress", "ok", "rtn-4b-g32", "--device", "gpu"], "unknown device 'gpu'"),
     (["score", "all", "{root}/c.db"], "`ctrust score` takes one dimension"),
     (["run", "--profile", "huge"], "Invalid value for '--profile'"),

@@ -35,8 +35,8 @@ class MethodInfo:
     bits: tuple[int, ...] = ()
     calibrated: bool = False
     reference: str = ""
+    pipeline: str = "dense"  # dense | load_time | weight_only | sequential | awq
     default_sym: bool = True  # the reference's default: AutoGPTQ sym=True, llm-awq zero_point=True
-    pipeline: str = "dense"
 
     @property
     def writes_folder(self) -> bool:
