@@ -88,7 +88,7 @@ def browse(ctx: click.Context, db: Path | None) -> None:
 # ---------------------------------------------------------------------------------------
 @main.group(cls=_Group)
 def models() -> None:
-    """List and import local models."""
+    """List, import, verify, pack and export local models."""
 
 
 @models.command("list")
