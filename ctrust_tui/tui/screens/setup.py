@@ -27,7 +27,8 @@ from textual.widgets.option_list import Option
 from ...compress.spec import BNB_VARIANTS, METHODS, NM_PATTERNS, CompressionSpec, parse_specs, validate
 from ...compress.types import CALIBRATION_PRECISIONS, CALIBRATION_SOURCES
 from ...errors import CtrustError
-from ...modelstore import DEFAULT_MODEL, list_models
+from ...modelstore import DEFAULT_MODEL, human_size, list_models
+from ...textsafe import safe_text
 from ...trust import DIMENSION_IDS, PROFILES, available_ids, get_dimension
 from ..widgets.render import ADVGLUE_LABEL, inert
 from .base import CtrustScreen
@@ -126,7 +127,10 @@ class SetupScreen(CtrustScreen):
 
     def on_mount(self) -> None:
         entries = [e for e in list_models(self.capp.models_dir) if e.kind in ("model", "compressed")]
-        options = [(("  └ " if e.kind == "compressed" else "") + e.name, e.name) for e in entries]
+        # on-disk size and format beside each name: a packed 4-bit variant is ~1/3 of its dense sibling
+        # (names and formats come from folders and JSON files: shown literally, never as markup)
+        options = [(safe_text(f"{'  └ ' if e.kind == 'compressed' else ''}{e.name}  ·  {human_size(e.size_bytes)}"
+                              f"  ·  {e.storage}"), e.name) for e in entries]
         model = self.query_one("#model", Select)
         model.set_options(options)
         names = [e.name for e in entries]
