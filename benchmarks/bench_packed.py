@@ -75,13 +75,16 @@ def _greedy(loaded, records, new_tokens: int) -> list[list[int]]:
 
     tok, model = loaded.tokenizer, loaded.model
     texts = [render_messages(tok, r.messages) for r in records]
-    out = []
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # batches of similar length: little padding
+    out: dict[int, list[int]] = {}
     with torch.no_grad():
-        for i in range(0, len(texts), 10):
-            enc = tok(texts[i : i + 10], return_tensors="pt", padding=True, add_special_tokens=False)
+        for b in range(0, len(order), 10):
+            idx = order[b : b + 10]
+            enc = tok([texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
             gen = model.generate(**enc, max_new_tokens=new_tokens, do_sample=False, pad_token_id=tok.pad_token_id)
-            out += [row[enc["input_ids"].shape[1]:].tolist() for row in gen]
-    return out
+            for i, row in zip(idx, gen):
+                out[i] = row[enc["input_ids"].shape[1]:].tolist()
+    return [out[i] for i in range(len(texts))]
 
 
 def exactness(fake: Path, packed: Path, spec: str, n_prompts: int, new_tokens: int) -> dict:

@@ -388,7 +388,9 @@ def compress_model(
     _emit(progress, label, "save", f"writing {name}", n_layers, n_layers)
     with atomic_variant_dir(models_dir, name) as tmp:
         if pack:
+            t = time.perf_counter()
             metadata["storage"], pack_info = _storage(model, spec)
+            metadata["timings_s"]["pack"] = round(time.perf_counter() - t, 3)
         else:
             metadata["storage"], pack_info = {"format": "dense", "reason": "packing turned off (pack=False)"}, None
         _save_variant(model, base_path, tmp, metadata, t_all, pack_info)
