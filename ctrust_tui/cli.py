@@ -179,7 +179,7 @@ def serve(ctx: click.Context, host: str, port: int, db: Path | None) -> None:
 # ---------------------------------------------------------------------------------------
 @main.group(cls=_Group)
 def models() -> None:
-    """List and import local models."""
+    """List, import, verify, pack and export local models."""
 
 
 @models.command("list")

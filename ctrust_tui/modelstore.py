@@ -69,6 +69,15 @@ def _is_hf_folder(path: Path) -> bool:
     return path.is_dir() and (path / "config.json").is_file()
 
 
+def human_size(n: int) -> str:
+    """Bytes for people: 812 B, 3.4 MB, 538 MB, 13.5 GB."""
+    for unit, div in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= div:
+            value = n / div
+            return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
+    return f"{n} B"
+
+
 def storage_label(path: Path, compression: Mapping[str, Any] | None = None) -> str:
     """How a model folder holds its weights, for `models list` and the TUI picker (pure: reads JSON)."""
     comp = compression if isinstance(compression, Mapping) else {}

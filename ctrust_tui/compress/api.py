@@ -15,9 +15,12 @@
   CUDA when supported, else fp16), measure WikiText-2 perplexity on the fixed slice
   (perplexity.DEFAULT_SLICE; reused from a sibling variant of the same base when one has it),
   load calibration windows (calibrated methods), compress, measure perplexity again, and write
-  `save_pretrained` + the base's tokenizer / chat-template files + compression.json into
+  the weights (packed compressed-tensors where the spec has an exact packed form, packed.py;
+  dense fake-quant otherwise, `storage.reason` says why) + the base's tokenizer / chat-template
+  files + compression.json (with digests of the saved files, integrity.py) into
   `models/.tmp-<name>-<random>/`, renamed into place with `os.replace`. On any exception,
-  `Cancelled` included, the temp folder is removed and nothing half-written remains.
+  `Cancelled` included, the temp folder is removed and nothing half-written remains. A reused
+  folder whose files do not match its digests raises `TamperedVariant` (full sha256 with `verify`).
 
 Progress events (`CompressProgress`, layer 0 for whole-model phases): "load", "perplexity"
 (before and after: message says which), "calibrate", the method's per-layer steps, "save".
@@ -373,7 +376,9 @@ def compress_model(
     _emit(progress, label, "save", f"writing {name}", n_layers, n_layers)
     with atomic_variant_dir(models_dir, name) as tmp:
         if pack:
+            t = time.perf_counter()
             metadata["storage"], pack_info = _storage(model, spec)
+            metadata["timings_s"]["pack"] = round(time.perf_counter() - t, 3)
         else:
             metadata["storage"], pack_info = {"format": "dense", "reason": "packing turned off (pack=False)"}, None
         _save_variant(model, base_path, tmp, metadata, t_all, pack_info)

@@ -74,37 +74,35 @@ def packed_group_size(group_size: int, *widths: int) -> int:
     return math.gcd(group_size, *widths)
 
 
-def _codes(v: torch.Tensor, unit: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Integer codes of v [G, n] in units [G], and whether every ratio was near an integer.
-    The unit is first refined on the largest code (a unit read off a small gap carries the
-    rounding error of two weights, too much for 8-bit codes up to 128)."""
-    vd = v.double()
-    ratio = vd / unit.double().unsqueeze(1)
-    k = torch.round(ratio)
-    j = k.abs().argmax(dim=1, keepdim=True)
-    kj = k.gather(1, j)
-    refined = torch.where(kj != 0, vd.gather(1, j) / torch.where(kj == 0, torch.ones_like(kj), kj),
-                          unit.double().unsqueeze(1))
-    ratio = vd / refined
+def _codes(v: torch.Tensor, unit: torch.Tensor, refine: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Integer codes (float32) of v [G, n] in units [G], and whether every ratio was near an integer.
+    `refine`: first re-derive the unit from the largest code (a unit read off a small gap carries
+    the rounding error of two weights, too much for 8-bit codes up to 128)."""
+    if refine:
+        k = torch.round(v.double() / unit.double().unsqueeze(1))
+        j = k.abs().argmax(dim=1, keepdim=True)
+        kj = k.gather(1, j)
+        unit = torch.where(kj != 0, v.double().gather(1, j) / torch.where(kj == 0, torch.ones_like(kj), kj),
+                           unit.double().unsqueeze(1)).squeeze(1)
+    ratio = (v.double() / unit.double().unsqueeze(1)) if refine else v / unit.unsqueeze(1)
     k = torch.round(ratio)
     ok = ((ratio - k).abs() <= _NEAR).all(dim=1)
-    return k, ok
+    return k.float(), ok
 
 
-def _exact_scale(v: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per row of v [G, n] with codes k [G, n]: a float32 s with fl32(s*k) == v, and found-mask."""
-    kf = k.float()
-    j = k.abs().argmax(dim=1, keepdim=True)
-    kj = k.gather(1, j).squeeze(1)
+def _exact_scale(v: torch.Tensor, k: torch.Tensor, j: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row of v [G, n] with codes k [G, n] (float32): a float32 s with fl32(s*k) == v, and a
+    found-mask. `j` [G, 1]: the column of the largest |v| (= the largest |k|), if known."""
+    if j is None:
+        j = k.abs().argmax(dim=1, keepdim=True)
+    kj = k.gather(1, j).squeeze(1).double()
     vj = v.gather(1, j).squeeze(1).double()
-    safe = torch.where(kj == 0, torch.ones_like(kj), kj)
-    s0 = (vj / safe).float().abs()
-    s0 = torch.where(kj == 0, torch.ones_like(s0), s0)
-    found = (s0 > 0) & (s0.unsqueeze(1) * kf == v).all(dim=1)
+    s0 = torch.where(kj == 0, torch.ones_like(vj), (vj / torch.where(kj == 0, torch.ones_like(kj), kj)).abs()).float()
+    found = (s0 > 0) & (s0.unsqueeze(1) * k == v).all(dim=1)
     best = s0.clone()
     todo = torch.nonzero(~found).flatten()
     if todo.numel():  # the few groups where fl32(v_j / k_j) is an ulp or two off: try neighbours
-        vt, kt = v[todo], kf[todo]
+        vt, kt = v[todo], k[todo]
         up = down = s0[todo]
         sub_found = torch.zeros(todo.numel(), dtype=torch.bool)
         sub_best = s0[todo].clone()
@@ -129,7 +127,7 @@ def _slow_group(v: torch.Tensor, maxq: int) -> tuple[torch.Tensor, torch.Tensor]
         return None
     for t in range(1, maxq + 1):
         unit = v.new_tensor([gap / t])
-        k, ok = _codes(v.unsqueeze(0), unit)
+        k, ok = _codes(v.unsqueeze(0), unit, refine=True)
         if bool(ok[0]):
             s, found = _exact_scale(v.unsqueeze(0), k)
             if bool(found[0]):
@@ -138,16 +136,15 @@ def _slow_group(v: torch.Tensor, maxq: int) -> tuple[torch.Tensor, torch.Tensor]
 
 
 def _recover_groups(V: torch.Tensor, bits: int, sym: bool, where: str) -> tuple[torch.Tensor, ...]:
-    """V [G, n] float32 -> (k [G, n] float64 integers, scale [G], zero [G]) in compressed-tensors' signed form."""
+    """V [G, n] float32 -> (k [G, n] integer-valued float32, scale [G], zero [G]) in compressed-tensors' signed form."""
     G = V.shape[0]
     maxq = 2**bits - 1
     absv = V.abs()
-    nz = absv > 0
-    unit = torch.where(nz, absv, torch.full_like(absv, math.inf)).min(dim=1).values
-    empty = ~nz.any(dim=1)
+    unit = torch.where(absv > 0, absv, torch.full_like(absv, math.inf)).amin(dim=1)
+    empty = torch.isinf(unit)
     unit = torch.where(empty, torch.ones_like(unit), unit)
     k, ok = _codes(V, unit)
-    scale, found = _exact_scale(V, k)
+    scale, found = _exact_scale(V, k, absv.argmax(dim=1, keepdim=True))
     good = ok & found
     for gi in torch.nonzero(~good).flatten().tolist():
         res = _slow_group(V[gi], maxq)
@@ -159,7 +156,7 @@ def _recover_groups(V: torch.Tensor, bits: int, sym: bool, where: str) -> tuple[
     half = 2 ** (bits - 1)
     if sym:
         bad = (kmin < -half) | (kmax > half - 1)
-        zero = torch.zeros(G, dtype=torch.float64)
+        zero = torch.zeros(G)
     else:
         lo = torch.clamp(-half - kmin, min=-half)
         hi = torch.clamp(half - 1 - kmax, max=half - 1)

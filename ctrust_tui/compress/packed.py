@@ -260,6 +260,7 @@ def _read_ints(path: Path, base: int, entry: dict[str, Any]) -> list[int]:
 def check_packed_folder(folder: Path) -> dict[str, Any]:
     """Raise CtrustError (one line, naming the tensor) unless every packed module of `folder` has
     its packed codes, scales (and zero points) with shapes its quantization_config implies.
+    Groups in other compressed-tensors formats (FP8, NVFP4, ...) are left to transformers.
     Returns the quantization_config."""
     import json
     import math
@@ -277,18 +278,22 @@ def check_packed_folder(folder: Path) -> dict[str, Any]:
     if not isinstance(groups, dict) or not groups:
         raise CtrustError(f"{name}: quantization_config has no config_groups")
     schemes = []
+    other_formats = False  # e.g. an FP8 checkpoint from llm-compressor: left to transformers to check
     for gname, g in groups.items():
         w = (g or {}).get("weights") if isinstance(g, dict) else None
         targets = g.get("targets") if isinstance(g, dict) else None
         if not isinstance(w, dict) or not isinstance(targets, list) or not targets:
             raise CtrustError(f"{name}: quantization_config group {gname} has no weights or targets")
+        if (g.get("format") or q.get("format")) != PACK_FORMAT:
+            other_formats = True
+            continue
         bits, strategy, gs = w.get("num_bits"), w.get("strategy"), w.get("group_size")
         if not isinstance(bits, int) or not 1 <= bits <= 8 or strategy not in ("group", "channel") or (
                 strategy == "group" and (not isinstance(gs, int) or gs < 1)):
             raise CtrustError(f"{name}: quantization_config group {gname} is not an int 1-8 bit group/channel scheme")
-        if (g.get("format") or q.get("format")) != PACK_FORMAT:
-            raise CtrustError(f"{name}: quantization_config group {gname}: only the {PACK_FORMAT} format is supported")
         schemes.append((targets, bits, strategy, gs, bool(w.get("symmetric", True))))
+    if not schemes:
+        return q
     ignore = q.get("ignore") or []
 
     def scheme_of(module: str):
@@ -310,7 +315,7 @@ def check_packed_folder(folder: Path) -> dict[str, Any]:
                 raise CtrustError(f"{name}: {f.name}: damaged entry for {key}")
             tensors[key] = (f, base, entry)
     packed_modules = {k[: -len(".weight_packed")] for k in tensors if k.endswith(".weight_packed")}
-    if not packed_modules:
+    if not packed_modules and not other_formats:
         raise CtrustError(f"{name}: quantization_config says packed but no weight_packed tensors are stored")
     for key in tensors:
         if key.endswith(".weight") and scheme_of(key[: -len(".weight")]) is not None:
@@ -318,6 +323,8 @@ def check_packed_folder(folder: Path) -> dict[str, Any]:
     for module in sorted(packed_modules):
         scheme = scheme_of(module)
         if scheme is None:
+            if other_formats:
+                continue
             raise CtrustError(f"{name}: {module} is packed but no quantization_config group targets it")
         bits, strategy, gs, sym = scheme
         need = ["weight_packed", "weight_scale", "weight_shape"] + ([] if sym else ["weight_zero_point"])

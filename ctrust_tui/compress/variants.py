@@ -52,6 +52,7 @@ def _spec_of(meta: dict[str, Any], folder: Path) -> CompressionSpec:
 def resolve_variant(text: str, models_dir: Path) -> tuple[Path, dict[str, Any]]:
     """A variant folder (name in the models dir, or a path) and its compression.json."""
     tail = text.rstrip("/").rsplit(SEPARATOR, 1)[-1]
+    bare_spec = None
     for candidate in (text, tail):
         try:
             spec = parse_spec(candidate)
@@ -60,12 +61,14 @@ def resolve_variant(text: str, models_dir: Path) -> tuple[Path, dict[str, Any]]:
         if spec.kind == "bnb":
             raise CtrustError(f"{spec} is quantized by bitsandbytes while the model loads: no quantized weights are "
                               "stored, so there is nothing to export or pack; export a gptq/awq/rtn variant instead")
+        bare_spec = spec if candidate == text else None
         break
     folder = Path(models_dir) / text
     if "/" in text or not folder.is_dir():
         folder = Path(text).expanduser()
     if not folder.is_dir():
-        raise CtrustError(f"no variant {text!r} in {models_dir}; see `ctrust models list`")
+        hint = f" (name the variant folder, e.g. <base>{SEPARATOR}{bare_spec})" if bare_spec else ""
+        raise CtrustError(f"no variant {text!r} in {models_dir}{hint}; see `ctrust models list`")
     meta = read_metadata(folder)
     if meta is None:
         raise CtrustError(f"{folder.name} is not a compressed variant (no valid compression.json); "

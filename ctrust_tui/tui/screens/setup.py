@@ -34,7 +34,8 @@ from ...compress.spec import BNB_VARIANTS, METHODS, NM_PATTERNS, CompressionSpec
 from ...compress.types import CALIBRATION_PRECISIONS, CALIBRATION_SOURCES
 from ...device import DEVICES
 from ...errors import CtrustError
-from ...modelstore import DEFAULT_MODEL, list_models
+from ...modelstore import DEFAULT_MODEL, human_size, list_models
+from ...textsafe import safe_text
 from ...trust import DIMENSION_IDS, PROFILES, available_ids, dimension_meta
 from ...trust.rules import DEFAULT_RULES, RULE_SETS
 from ..widgets.render import inert
@@ -164,7 +165,10 @@ class SetupScreen(CtrustScreen):
 
     def on_mount(self) -> None:
         entries = [e for e in list_models(self.capp.models_dir) if e.kind in ("model", "compressed")]
-        options = [(("  └ " if e.kind == "compressed" else "") + e.name, e.name) for e in entries]
+        # on-disk size and format beside each name: a packed 4-bit variant is ~1/3 of its dense sibling
+        # (names and formats come from folders and JSON files: shown literally, never as markup)
+        options = [(safe_text(f"{'  └ ' if e.kind == 'compressed' else ''}{e.name}  ·  {human_size(e.size_bytes)}"
+                              f"  ·  {e.storage}"), e.name) for e in entries]
         model = self.query_one("#model", Select)
         model.set_options(options)
         names = [e.name for e in entries]
