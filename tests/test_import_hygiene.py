@@ -26,6 +26,7 @@ def _modules_after(code: str) -> set[str]:
         "import ctrust_tui.trust.registry as r\nfor d in r.available_ids(): r.get_dimension(d)",
         "import ctrust_tui.runner, ctrust_tui.events, ctrust_tui.compress, ctrust_tui.report",
         "import ctrust_tui.tui.app",
+        "import ctrust_tui.sweep, ctrust_tui.sweep.display",  # a sweep's driver judges without torch
         "from ctrust_tui.trust.toxicity_scorers import get_toxicity_scorer; get_toxicity_scorer(None)",
     ],
 )
@@ -33,7 +34,8 @@ def test_pure_imports_do_not_load_torch(code: str) -> None:
     assert _modules_after(code) == set()
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["browse", "--help"], ["runs", "--help"], ["run", "--help"]])
+@pytest.mark.parametrize("argv", [["--help"], ["browse", "--help"], ["runs", "--help"], ["run", "--help"],
+                                  ["sweep", "--help"]])
 def test_cli_help_does_not_load_torch(argv: list[str]) -> None:
     code = (
         "import sys\nfrom ctrust_tui.cli import main\n"
