@@ -152,25 +152,29 @@ def test_a_failing_cell_is_named_and_the_others_finish(tmp_path: Path) -> None:
         assert [r.status for r in s.runs() if r.model_name == "ok"] == ["finished"]
 
 
-def test_cli_local_sweep_with_a_broken_model_names_the_cell_and_exits_2(tmp_path: Path) -> None:
-    """Real tiny models: the good cell finishes (its table is printed), the broken one is one line."""
+def test_cli_sweep_skips_what_run_made_and_names_a_broken_cell(tmp_path: Path) -> None:
+    """Real tiny models: the cell `ctrust run` already made (a compressed variant) is recognised as done
+    without loading anything, the new seed runs, each broken cell is one line naming it; exit 2."""
     from tiny_models import save_tiny_llama
 
     models, db = tmp_path / "models", tmp_path / "cache.db"
     save_tiny_llama(models / "tiny")
     save_tiny_llama(models / "broken")
     (models / "broken" / "tokenizer.json").write_text('{"version": "1.0", "model": 42}')
-    res = _sweep("--models", "tiny,broken", "--dimensions", "advglue", "--limit", "2", "--device", "cpu",
-                 "--db", str(db), "--models-dir", str(models))
+    common = ["--dimensions", "advglue", "--limit", "2", "--device", "cpu", "--db", str(db), "--models-dir", str(models)]
+    res = CliRunner().invoke(main, ["run", "--model", "tiny", "--compression", "rtn-4b-g32", *common])
+    assert res.exit_code == 0, res.output
+    res = _sweep("--models", "tiny", "--compression", "rtn-4b-g32", "--seeds", "0,1", *common)
+    assert res.exit_code == 0 and "1 finished, 1 done before, 0 failed" in res.output, res.output
+    res = _sweep("--models", "tiny,broken", "--compression", "none", *common)
     assert res.exit_code == 2, res.output
+    assert "1 finished, 0 done before, 1 failed" in res.output and "Traceback" not in res.output
     (error,) = _error_lines(res.output)
     assert error.startswith("error: cell broken / none / seed 0: cannot load model"), error
-    assert "1 finished, 0 done before, 1 failed" in res.output and "Traceback" not in res.output
-    with open_store(db, readonly=True) as s:
-        assert {r.model_name: r.status for r in s.runs()} == {"tiny": "finished"}  # broken never loaded
-    res = _sweep("--models", "tiny,broken", "--dimensions", "advglue", "--limit", "2", "--device", "cpu",
-                 "--db", str(db), "--models-dir", str(models))
-    assert res.exit_code == 2 and "0 finished, 1 done before, 1 failed" in res.output, res.output
+    with open_store(db, readonly=True) as s:  # the broken model never loaded: no run of it
+        assert sorted((r.model_name, r.compression, r.seed, r.status) for r in s.runs()) == [
+            ("tiny", "none", 0, "finished"), ("tiny", "rtn-4b-g32", 0, "finished"),
+            ("tiny", "rtn-4b-g32", 1, "finished")]
 
 
 # -- Ray errors that need no cluster -------------------------------------------------------------
