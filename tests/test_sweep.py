@@ -199,3 +199,29 @@ def test_unreachable_ray_address_is_one_line(tmp_path: Path, monkeypatch) -> Non
         assert f"cannot reach Ray at {address}" in error and "ray start --head" in error
     res = _sweep("--engine", "ray", "--address", "nowhere", "--db", str(tmp_path / "c.db"))
     assert res.exit_code == 2 and "use auto, HOST:PORT or ray://HOST:PORT" in res.output
+
+
+# -- the browser sees results as they land ------------------------------------------------------
+async def test_browse_shows_a_sweeps_runs_as_they_land(tmp_path: Path) -> None:
+    import asyncio
+
+    from ctrust_tui.tui.app import CtrustApp
+
+    models, db = tmp_path / "models", tmp_path / "cache.db"
+    stub_model(models, "m1")
+    one = build_grid({"models": "m1", "compression": "none", "dimensions": "ethics", "limit": 3})
+    run_sweep(one, LocalEngine(FakeFactory()), db_path=db, models_dir=models, emit=lambda c, e: None)
+    app = CtrustApp(db, models, readonly=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        runs = app.screen.query_one("#runs")
+        await pilot.pause(0.5)
+        assert runs.row_count == 1
+        more = build_grid({"models": "m1", "compression": "none,bnb-int8", "seeds": "0,1", "dimensions": "ethics",
+                           "limit": 3})
+        out = await asyncio.to_thread(run_sweep, more, LocalEngine(FakeFactory()), db_path=db, models_dir=models,
+                                      emit=lambda c, e: None)
+        assert [o.status for o in out] == ["skipped", "finished", "finished", "finished"]
+        end = asyncio.get_running_loop().time() + 10  # the browser re-reads the cache every 3 s by itself
+        while runs.row_count < 4 and asyncio.get_running_loop().time() < end:
+            await pilot.pause(0.1)
+        assert runs.row_count == 4
