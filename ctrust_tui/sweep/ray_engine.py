@@ -38,7 +38,7 @@ from ..modelstore import ModelRef
 from ..runner import BackendFactory, RunConfig, real_backend
 from ..trust.types import Message
 
-INSTALL_HINT = "--engine ray needs Ray: pip install 'ctrust-tui[ray]' (or pip install 'ray>=2.50,<3')"
+INSTALL_HINT = "--engine ray needs Ray: pip install 'ctrust-tui[ray]' (or pip install 'ray>=2.60,<3')"
 POLL_S = 0.25  # how often a waiting driver thread looks at the cancel flag
 RESTART_TIMEOUT_S = 1800.0  # a restarted worker reloads (and may recompress) the model
 
