@@ -4,10 +4,12 @@ Driver (the `ctrust sweep` process)            Ray worker (one actor per cell)
   Runner: plan, cache lookups, commit,    <->    CellWorker: compress (or reuse the variant in the
   judge, score (one Store per cell thread)       shared models dir), load once, render, generate
 
-The actor answers `render_many` (all of a cell's prompts in one call) and streams generated
-batches back through Ray's object store (`generate`, a streaming generator); the driver commits
-each batch with `INSERT OR IGNORE` on its content key before asking for the next. Workers never
-open the cache.
+The actor answers `render_many` (all of a cell's prompts in one call), plans the cell's requests
+once (`start`: the same batches as `--engine local`) and returns them batch by batch through
+Ray's object store (`next_batch`, one call kept in flight so the worker generates while the
+driver commits); the driver commits each batch with `INSERT OR IGNORE` on its content key.
+Workers never open the cache. (Plain actor calls rather than a streaming generator: Ray Client,
+`ray://`, does not support streaming actor methods.)
 
 Faults: the actor has `max_restarts`; when its worker dies (`kill -9`, a node lost, the OOM
 killer) the driver waits for the restarted actor (which reloads the model, reusing the compressed
@@ -106,6 +108,7 @@ class CellWorker:
     def __init__(self, model: ModelRef, spec: CompressionSpec, cfg: RunConfig, factory: BackendFactory) -> None:
         self.backend: Any = None
         self.error: WorkerFailure | None = None
+        self.stream: Iterator[list[GenResult]] = iter(())
         try:
             check_worker_paths(model.path, cfg.models_dir)
             self.backend = factory(model, spec, cfg, lambda p: None, lambda: False)
@@ -126,11 +129,17 @@ class CellWorker:
         except BaseException as exc:  # noqa: B036
             raise _failure(exc) from None
 
-    def generate(self, requests: Sequence[GenRequest]) -> Iterator[list[GenResult]]:
-        """Stream the engine's batches (the same batches `--engine local` makes for these requests)."""
+    def start(self, requests: Sequence[GenRequest]) -> None:
+        """Plan the requests (the same batches `--engine local` makes for them); `next_batch` generates."""
+        self.stream = iter(self.backend.generate(list(requests)))
+
+    def next_batch(self) -> list[GenResult] | None:
+        """The next generated batch, or None when the requests given to `start` are done."""
         try:
-            for batch in self.backend.generate(list(requests)):
-                yield list(batch)
+            return list(next(self.stream))
+        except StopIteration:
+            self.stream = iter(())
+            return None
         except BaseException as exc:  # noqa: B036
             raise _failure(exc) from None
 
@@ -200,10 +209,15 @@ class RayBackend:
         pending = {r.key: r for r in requests}
         stop = should_stop or self.cancel
         while pending:
-            stream = self.actor.generate.options(num_returns="streaming").remote(list(pending.values()))
             try:
-                for ref in self.engine.iterate(stream, stop):
-                    batch = [r for r in self.engine.wait(ref, stop) if r.key in pending]
+                self.engine.wait(self.actor.start.remote(list(pending.values())), stop)
+                ahead = self.actor.next_batch.remote()
+                while True:
+                    results = self.engine.wait(ahead, stop)
+                    if results is None:
+                        break
+                    ahead = self.actor.next_batch.remote()  # the worker generates on while the driver commits
+                    batch = [r for r in results if r.key in pending]
                     for r in batch:
                         del pending[r.key]
                     if not batch:
@@ -307,18 +321,6 @@ class RayEngine:
             raise
         except getattr(ray.exceptions, "OutOfMemoryError", ()) as exc:
             raise CtrustError(_death_reason(ray, exc)) from None
-
-    def iterate(self, stream: Any, cancel: Callable[[], bool]) -> Iterator[Any]:
-        """The refs of a streaming generator as they become ready, noticing cancel."""
-        ray = self.ray
-        while True:
-            while not ray.wait([stream], timeout=POLL_S)[0]:
-                if cancel():
-                    raise Cancelled()
-            try:
-                yield next(stream)
-            except StopIteration:
-                return
 
     # -- the BackendFactory ----------------------------------------------------------------------
     def _worker_model(self, model: ModelRef, cfg: RunConfig) -> tuple[ModelRef, RunConfig]:
