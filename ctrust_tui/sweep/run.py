@@ -22,6 +22,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -87,10 +88,9 @@ def finished_run(grid: Grid, cell: Cell, db_path: Path, models_dir: Path) -> int
         from ..compress.fingerprint import model_fingerprint
         from ..modelstore import resolve_model
         from ..store import open_store
-        from ..trust import get_dimension, get_profile
+        from ..trust import get_dimension
         from ..trust.prompt_format import MODEL
         from ..trust.rules import RULE_SETS, RULES_VERSION
-        from ..trust.types import sha256_hex
 
         if grid.prompt_format != MODEL:  # the run records the template the model resolved to
             return None
@@ -111,11 +111,6 @@ def finished_run(grid: Grid, cell: Cell, db_path: Path, models_dir: Path) -> int
             from ..trust.toxicity_scorers import get_toxicity_scorer
 
             scorer = get_toxicity_scorer(None).name
-        profile = get_profile(grid.profile)
-        records = []
-        for d in dims:
-            recs = d.build_prompts(profile)
-            records.extend(recs[: grid.limit] if grid.limit else recs)
         settings = {  # what Runner._execute_one records; any difference means "not this run"
             "model_fingerprint": fingerprint,
             "compression": compression_label(spec, grid.calibration),
@@ -124,7 +119,7 @@ def finished_run(grid: Grid, cell: Cell, db_path: Path, models_dir: Path) -> int
             "seed": cell.seed,
             "scorer": scorer,
             "limit": grid.limit,
-            "prompts": sha256_hex("".join(r.key for r in records))[:16],
+            "prompts": _prompts_hash(grid.dimensions, grid.profile, grid.limit),
         }
         with open_store(db_path, readonly=True) as store:
             for run in store.runs(1_000_000):
@@ -136,6 +131,20 @@ def finished_run(grid: Grid, cell: Cell, db_path: Path, models_dir: Path) -> int
     except Exception:  # any doubt: run the cell (the Runner resumes from the cache)
         return None
     return None
+
+
+@lru_cache(maxsize=16)
+def _prompts_hash(dimensions: tuple[str, ...], profile: str, limit: int | None) -> str:
+    """As the Runner hashes a run's prompts; the same for every cell of a grid (paper profile: seconds)."""
+    from ..trust import get_dimension, get_profile
+    from ..trust.types import sha256_hex
+
+    prof = get_profile(profile)
+    keys = []
+    for d in dimensions:
+        recs = get_dimension(d).build_prompts(prof)
+        keys.extend(r.key for r in (recs[:limit] if limit else recs))
+    return sha256_hex("".join(keys))[:16]
 
 
 def check_models(grid: Grid, models_dir: Path) -> None:
