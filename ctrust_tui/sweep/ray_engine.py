@@ -131,7 +131,10 @@ class CellWorker:
 
     def start(self, requests: Sequence[GenRequest]) -> None:
         """Plan the requests (the same batches `--engine local` makes for them); `next_batch` generates."""
-        self.stream = iter(self.backend.generate(list(requests)))
+        try:
+            self.stream = iter(self.backend.generate(list(requests)))
+        except BaseException as exc:  # noqa: B036
+            raise _failure(exc) from None
 
     def next_batch(self) -> list[GenResult] | None:
         """The next generated batch, or None when the requests given to `start` are done."""
@@ -242,8 +245,9 @@ class RayBackend:
 
 def _death_reason(ray: Any, exc: BaseException) -> str:
     text = str(exc)
-    if isinstance(exc, getattr(ray.exceptions, "OutOfMemoryError", ())) or "memory" in text.lower() and \
-            ("oom" in text.lower() or "low on memory" in text.lower()):
+    # Ray's memory monitor says "running low on memory"; a plain SIGKILL's message merely lists the
+    # OOM killer among possible causes, so "OOM" alone proves nothing
+    if isinstance(exc, getattr(ray.exceptions, "OutOfMemoryError", ())) or "low on memory" in text.lower():
         return "the worker ran out of memory (killed by the memory monitor or the OOM killer)"
     first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
     return f"{type(exc).__name__}: {first[:200]}"
@@ -256,14 +260,13 @@ class RayEngine:
 
     def __init__(self, *, address: str | None = None, cpus_per_worker: float = 1.0,
                  gpus_per_worker: float | None = None, retries: int = 2, max_cells: int | None = None,
-                 models_dir: Path | None = None, worker_models_dir: Path | None = None,
+                 worker_models_dir: Path | None = None,
                  worker_factory: BackendFactory = real_backend, init_kwargs: dict[str, Any] | None = None) -> None:
         self.ray = import_ray()
         self.address = address
         self.cpus_per_worker = cpus_per_worker
         self.gpus_per_worker = gpus_per_worker
         self.retries = retries
-        self.models_dir = models_dir
         self.worker_models_dir = worker_models_dir
         self.worker_factory = worker_factory
         self.init_kwargs = init_kwargs or {}
