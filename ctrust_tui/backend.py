@@ -48,6 +48,10 @@ class Backend(Protocol):
 
     def render(self, messages: Sequence[Message]) -> str: ...
 
+    # Optional: `render_many(list of message lists) -> list[str]`, the same texts as `render` in one
+    # call. `runner.plan_generations` uses it when present (the Ray engine's remote worker: one
+    # round trip per cell instead of one per prompt).
+
     def generate(self, requests: Sequence[GenRequest], on_chunks: ChunkFn | None = None,
                  should_stop: StopFn | None = None, on_batch: BatchFn | None = None) -> Iterator[list[GenResult]]:
         """Yield results batch by batch; raise `errors.Cancelled` when `should_stop()` turns true."""

@@ -476,6 +476,132 @@ def run(ctx: click.Context, model: str, compression: str, dimensions: str, profi
         _print_table(db_path, run_ids, rule_set)
 
 
+# ---------------------------------------------------------------------------------------
+# flags that are grid fields (a --grid file's keys of the same name); the rest configure the engine
+_GRID_FLAGS = ("models", "compression", "dimensions", "profile", "seeds", "limit", "max_batch", "device", "rules",
+               "prompt_format", "toxicity_scorer", "calibration", "nsamples", "seqlen", "calib_seed",
+               "calib_precision")
+
+
+@main.command()
+@click.option("--grid", "grid_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="TOML/YAML file with the grid's fields (models, compression, dimensions, profile, seeds, ...); "
+                   "flags given on the command line override it.")
+@click.option("--models", default="smollm2-135m-instruct", show_default=True, help="Model(s), comma-separated.")
+@click.option("--compression", default="none", show_default=True, help="Spec(s), comma-separated.")
+@click.option("--dimensions", default="all", show_default=True, help="Comma list or 'all'.")
+@click.option("--profile", default="smoke", show_default=True, type=click.Choice(["smoke", "quick", "paper"]))
+@click.option("--seeds", default="0", show_default=True, help="Decoding seed(s), comma-separated: one run per seed.")
+@click.option("--limit", default=None, type=int, help="At most N prompts per dimension.")
+@click.option("--max-batch", default=None, type=int, help="Cap the generation batch size.")
+@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | mps (on each worker)")
+@click.option("--toxicity-scorer", default=None, help="profanity (default) | perspective | PATH")
+@_rules_option()
+@click.option("--prompt-format", "prompt_format", default="model", show_default=True,
+              help="model | fork | fork:TEMPLATE (see `ctrust run --help`).")
+@_apply(calib_options)
+@click.option("--calib-seed", "calib_seed", default=0, show_default=True, type=int,
+              help="Calibration seed: each calibrated spec is compressed once and shared by every --seeds run.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local = one cell after another in this process; ray = a Ray actor per cell, cells at once.")
+@click.option("--address", default=None,
+              help="ray: auto | HOST:PORT | ray://HOST:PORT of a running cluster (default: start a local Ray).")
+@click.option("--cpus-per-worker", default=1.0, show_default=True, type=float, help="ray: CPUs per cell's worker.")
+@click.option("--gpus-per-worker", default=None, type=float,
+              help="ray: GPUs per cell's worker (default: 1 when the cluster has GPUs, else 0).")
+@click.option("--max-retries", default=2, show_default=True, type=int,
+              help="ray: restarts of a cell's worker that died (kill -9, node lost, OOM killer) before the cell fails.")
+@click.option("--max-cells", default=None, type=int, help="ray: cells running at once (default: as Ray schedules).")
+@click.option("--worker-models-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="ray: where the workers see the shared models dir, if not at the --models-dir path.")
+@db_option
+@models_option
+@click.pass_context
+def sweep(ctx: click.Context, grid_file: Path | None, engine: str, address: str | None, cpus_per_worker: float,
+          gpus_per_worker: float | None, max_retries: int, max_cells: int | None, worker_models_dir: Path | None,
+          db: Path | None, models_dir: Path | None, **grid_flags: Any) -> None:
+    """Run a grid of runs (models x compression specs x seeds) into one cache, locally or on Ray.
+
+    Finished cells are skipped (a killed sweep resumes with the same command), unfinished ones resume
+    from the cache, each calibrated spec is compressed once. A failing cell is reported by name and
+    the others go on; exit code 2 if any failed.
+    """
+    from .sweep import build_grid, check_models, read_grid_file
+
+    values: dict[str, Any] = read_grid_file(grid_file) if grid_file is not None else {}
+    for key in _GRID_FLAGS:
+        if grid_file is None or ctx.get_parameter_source(key) == click.core.ParameterSource.COMMANDLINE:
+            values[key] = grid_flags[key]
+    grid = build_grid(values)
+    if engine == "local":
+        given = [f"--{n.replace('_', '-')}" for n in ("address", "cpus_per_worker", "gpus_per_worker", "max_retries",
+                                                      "max_cells", "worker_models_dir")
+                 if ctx.get_parameter_source(n) == click.core.ParameterSource.COMMANDLINE]
+        if given:
+            raise CtrustError(f"{', '.join(given)} configure the Ray engine: add --engine ray")
+    if cpus_per_worker <= 0 or (gpus_per_worker is not None and gpus_per_worker < 0) or max_retries < 0:
+        raise CtrustError("--cpus-per-worker must be > 0, --gpus-per-worker >= 0 and --max-retries >= 0")
+    check_positive(max_cells, "--max-cells")
+    db_path = _db(ctx, db)
+    if db_path.exists():
+        from .store import open_store
+
+        open_store(db_path).close()  # refuse a foreign / newer cache before any worker starts
+    models = _models(ctx, models_dir)
+    check_models(grid, models)
+    _run_sweep(grid, engine, db_path, models, address=address, cpus_per_worker=cpus_per_worker,
+               gpus_per_worker=gpus_per_worker, max_retries=max_retries, max_cells=max_cells,
+               worker_models_dir=worker_models_dir)
+
+
+def _run_sweep(grid: Any, engine_name: str, db_path: Path, models: Path, **ray_options: Any) -> None:
+    from .sweep import LocalEngine, run_sweep
+    from .sweep.display import SweepDisplay
+
+    if engine_name == "ray":
+        from .sweep.ray_engine import RayEngine
+
+        engine: Any = RayEngine(address=ray_options["address"], cpus_per_worker=ray_options["cpus_per_worker"],
+                                gpus_per_worker=ray_options["gpus_per_worker"], retries=ray_options["max_retries"],
+                                max_cells=ray_options["max_cells"], worker_models_dir=ray_options["worker_models_dir"])
+        engine.start()
+        click.echo(one_line(engine.describe()), err=True)
+    else:
+        engine = LocalEngine()
+    cells = grid.cells()
+    click.echo(f"sweep: {len(cells)} cell(s) ({len(grid.models)} model(s) x {len(grid.compressions)} spec(s) x "
+               f"{len(grid.seeds)} seed(s)) on the {engine_name} engine", err=True)
+    cancel = threading.Event()
+    display = SweepDisplay()
+    try:
+        with display, term_cancels(cancel), _new_cache_guard(db_path):
+            try:
+                outcomes = run_sweep(grid, engine, db_path=db_path, models_dir=models, emit=display.handle,
+                                     cancel=cancel)
+            except KeyboardInterrupt:
+                cancel.set()
+                click.echo("cancelled; finished generations are kept (the same command resumes)", err=True)
+                sys.exit(130)
+    finally:
+        engine.close()
+    ids = [o.run_id for o in outcomes if o.status in ("finished", "skipped") and o.run_id is not None]
+    if ids:
+        _print_table(db_path, ids, grid.rules)
+    count = {s: sum(o.status == s for o in outcomes) for s in ("finished", "skipped", "failed", "cancelled")}
+    click.echo(f"sweep: {count['finished']} finished, {count['skipped']} done before, {count['failed']} failed, "
+               f"{count['cancelled']} cancelled; {sum(o.generated for o in outcomes)} generations made", err=True)
+    failed = [o for o in outcomes if o.status == "failed"]
+    for o in failed:
+        click.echo(f"error: cell {one_line(o.cell.label)}: {one_line(o.error or '')}", err=True)
+    bug = next((o.exception for o in failed if o.exception is not None), None)
+    if bug is not None:  # not bad input: exit 1 with the traceback in a log file
+        _internal_error(bug)
+    if failed:
+        sys.exit(2)
+    if count["cancelled"]:
+        sys.exit(130)
+
+
 def _check_model(model: str, models_dir: Path) -> None:
     """Resolve and vet the model folder (pure Python) before any cache is created or model loaded."""
     from .modelstore import check_model_folder, resolve_model

@@ -174,8 +174,10 @@ def plan_generations(store: Store, backend: Backend, label: str, records: Sequen
     needed_by: dict[str, list[PromptRecord]] = {}
     keys_of: dict[str, list[str]] = {}
     requests: list[GenRequest] = []
-    for rec in records:
-        rendered = backend.render(rec.messages)
+    many = getattr(backend, "render_many", None)  # optional: one call for all records (a remote worker)
+    rendered_all = list(many([rec.messages for rec in records])) if many is not None else None
+    for i, rec in enumerate(records):
+        rendered = rendered_all[i] if rendered_all is not None else backend.render(rec.messages)
         rhash = sha256_hex(rendered)
         keys = []
         for s in range(rec.decoding.n):

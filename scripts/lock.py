@@ -18,10 +18,10 @@ from packaging.requirements import Requirement
 
 REPO = Path(__file__).resolve().parents[1]
 ROOT = "ctrust-tui"
-EXTRAS = ("dev",)
+EXTRAS = ("dev", "ray")  # what `make setup` installs
 LEFT_OUT = {"torch"}  # installed from $(TORCH) before the lock applies, with its own dependencies
 HEADER = """# Exact versions `make test` ran with (written by `make lock` = scripts/lock.py; do not edit by hand).
-# torch is installed first from $(TORCH); every other package of the closure of ctrust-tui[dev] is pinned here.
+# torch is installed first from $(TORCH); every other package of the closure of ctrust-tui[dev,ray] is pinned here.
 """
 
 

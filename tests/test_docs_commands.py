@@ -54,7 +54,8 @@ def _fill(sub: str, ws: Path) -> dict[str, str]:
         "FILE.jsonl": str(ws / "prompts.jsonl") if sub == "prompts" else str(ws / "scored.jsonl"),
         "FILE.gguf": str(gguf_default_source() or ws / "missing.gguf"),
         "NAME": "smollm2-reimported",
-        "FILE": str(ws / "calibration.txt") if sub == "compress" else str(ws / "export.out"),
+        "FILE": (str(ws / "calibration.txt") if sub == "compress" else str(ws / "grid.toml") if sub == "sweep"
+                 else str(ws / "export.out")),
         "cache.db": str(ws / "cache.db"),
     }
 
@@ -86,7 +87,7 @@ def _parse_ctrust(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> list[str]
 @pytest.mark.parametrize("cmd", CTRUST, ids=[c.source for c in CTRUST])
 def test_ctrust_command_parses_as_written(cmd: DocCommand, tmp_path: Path, monkeypatch) -> None:
     fill = _fill(_sub(cmd.words), tmp_path)
-    for p in ("calibration.txt", "scored.jsonl", "prompts.jsonl"):
+    for p in ("calibration.txt", "scored.jsonl", "prompts.jsonl", "grid.toml"):
         (tmp_path / p).write_text("x\n")
     fill["FILE.gguf"] = str(tmp_path / "model.gguf")
     (tmp_path / "model.gguf").write_bytes(b"GGUF")
@@ -162,7 +163,7 @@ def test_pytest_line_names_real_paths_flags_and_markers(cmd: DocCommand, pytest_
 MODEL = REPO / "models" / "smollm2-135m-instruct"
 # The README's workflow: models first, then compress and run, then what reads the runs, then the UIs.
 ORDER = ("models import-default", "models import", "compress", "models list", "run", "runs", "export",
-         "compare", "rescore", "recommend", "prompts", "score", "browse", "serve", "")
+         "compare", "rescore", "recommend", "sweep", "prompts", "score", "browse", "serve", "")
 ADJUST = {
     # 135M model on 2 CPU cores: 4 x 64 calibration tokens instead of 32 x 512 (every option still passed)
     ("compress", "--nsamples"): "4",
@@ -200,6 +201,8 @@ def workspace(tmp_path_factory) -> Path:
     (ws / "calibration.txt").write_text(
         "Quantization maps each weight to one of a few levels, and pruning sets some weights to zero. "
         "Both shrink a model; what they do to its behaviour is what a benchmark has to measure.\n" * 40)
+    # the README's sweep takes the rest of its grid from this file: one prompt per dimension, like `run`
+    (ws / "grid.toml").write_text("limit = 1\n")
     return ws
 
 
@@ -300,6 +303,12 @@ def _check(sub: str, words: list[str], out: str, ws: Path) -> None:
             runs = s.runs()
         assert [r.compression for r in sorted(runs, key=lambda r: r.id)] == ["none", "gptq-4b-g128", "wanda-2:4"]
         assert all(r.status == "finished" for r in runs)
+    elif sub == "sweep":  # seed 0 cells are the runs `run` made (done before), seed 1 cells new ones
+        with __import__("ctrust_tui.store", fromlist=["open_store"]).open_store(ws / "cache.db", readonly=True) as s:
+            runs = s.runs()
+        cells = {(r.compression, r.seed) for r in runs if r.status == "finished"}
+        assert cells >= {(c, seed) for c in ("none", "gptq-4b-g128") for seed in (0, 1)}, cells
+        assert len(runs) == 5 and all(r.settings["limit"] == 1 for r in runs)
     elif sub == "runs" and "--json" in words:
         assert len(json.loads(out)) == 3
     elif sub == "export":

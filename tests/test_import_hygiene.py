@@ -27,13 +27,15 @@ def _modules_after(code: str) -> set[str]:
         "import ctrust_tui.runner, ctrust_tui.events, ctrust_tui.compress, ctrust_tui.report",
         "import ctrust_tui.tui.app",
         "from ctrust_tui.scorers import resolve_toxicity_scorer; resolve_toxicity_scorer(None)",
+        "import ctrust_tui.sweep, ctrust_tui.sweep.display",  # a sweep's driver judges without torch
     ],
 )
 def test_pure_imports_do_not_load_torch(code: str) -> None:
     assert _modules_after(code) == set()
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["browse", "--help"], ["runs", "--help"], ["run", "--help"]])
+@pytest.mark.parametrize("argv", [["--help"], ["browse", "--help"], ["runs", "--help"], ["run", "--help"],
+                                  ["sweep", "--help"]])
 def test_cli_help_does_not_load_torch(argv: list[str]) -> None:
     code = (
         "import sys\nfrom ctrust_tui.cli import main\n"

@@ -60,4 +60,4 @@ def test_constraints_match_this_environment() -> None:
 
 def test_makefile_installs_from_the_constraints() -> None:
     make = (REPO / "Makefile").read_text()
-    assert 'pip install -q -c constraints.txt -e ".[dev]"' in make
+    assert 'pip install -q -c constraints.txt -e ".[dev,ray]"' in make  # CI runs the Ray sweep tests too

@@ -84,7 +84,7 @@ class BrowseScreen(CtrustScreen):
         self.query_one("#search-results", DataTable).add_columns("compression", "prompt id", "dimension", "output")
         self._crumbs()
         self.load_runs()
-        self.set_interval(3.0, self._auto_refresh)
+        self.set_interval(3.0, self._poll_runs)  # not `_auto_refresh`: Textual's DOMNode owns that name
 
     # -- navigation -------------------------------------------------------------------------
     def _show(self, level: str) -> None:
@@ -128,7 +128,7 @@ class BrowseScreen(CtrustScreen):
         if self.level == "items" and self.run_id is not None and self.dimension:
             self.load_items(self.run_id, self.dimension)
 
-    def _auto_refresh(self) -> None:
+    def _poll_runs(self) -> None:
         if self.level == "runs" and self.is_current:
             self.load_runs()
 
