@@ -57,6 +57,8 @@ def _fill(sub: str, ws: Path) -> dict[str, str]:
         "FILE": (str(ws / "calibration.txt") if sub == "compress" else str(ws / "grid.toml") if sub == "sweep"
                  else str(ws / "export.out")),
         "cache.db": str(ws / "cache.db"),
+        "VARIANT": "smollm2-135m-instruct--gptq-4b-g128",  # written by the README's compress line
+        "DIR": str(ws / "export-dir"),
     }
 
 
@@ -65,7 +67,7 @@ def test_every_shell_line_in_the_docs_runs_a_known_program() -> None:
     assert len(CTRUST) >= 12, [c.text for c in CTRUST]  # the README's usage block was found
     for c in COMMANDS:
         assert c.words[0] in PROGRAMS, f"{c.source}: `{c.text}` runs {c.words[0]!r}, which no test exercises"
-        assert placeholders(c.words) <= {"DIMENSION", "FILE", "FILE.jsonl", "FILE.gguf", "NAME"}, c.source
+        assert placeholders(c.words) <= {"DIMENSION", "FILE", "FILE.jsonl", "FILE.gguf", "NAME", "VARIANT", "DIR"}, c.source
 
 
 def _parse_ctrust(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -162,7 +164,8 @@ def test_pytest_line_names_real_paths_flags_and_markers(cmd: DocCommand, pytest_
 # ------------------------------------------------------------------------------ slow: run
 MODEL = REPO / "models" / "smollm2-135m-instruct"
 # The README's workflow: models first, then compress and run, then what reads the runs, then the UIs.
-ORDER = ("models import-default", "models import", "compress", "models list", "run", "runs", "export",
+ORDER = ("models import-default", "models import", "compress", "models list", "models pack", "models verify",
+         "models export", "run", "runs", "export",
          "compare", "rescore", "recommend", "sweep", "prompts", "score", "browse", "serve", "")
 ADJUST = {
     # 135M model on 2 CPU cores: 4 x 64 calibration tokens instead of 32 x 512 (every option still passed)
@@ -323,6 +326,10 @@ def _check(sub: str, words: list[str], out: str, ws: Path) -> None:
         assert data["rules"] == "paper" and all("format_split" in d for d in data["dimensions"])
     elif sub == "recommend":
         assert "gptq-4b-g128" in out and "wanda-2:4" in out, out
+    elif sub == "models export":
+        assert (ws / "export-dir" / "config.json").is_file() and (ws / "export-dir" / "README.md").is_file()
+    elif sub == "models verify":
+        assert "gptq-4b-g128" in out, out
     elif sub == "rescore":
         rules = words[words.index("--rules") + 1] if "--rules" in words else "all"
         tags = ("paper@", "robust@") if rules == "all" else (f"{rules}@",)
