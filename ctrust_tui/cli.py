@@ -327,14 +327,19 @@ def runs(ctx: click.Context, db: Path | None, as_json: bool, limit: int) -> None
 
 @main.command()
 @click.argument("run_ids", nargs=-1, type=int, required=True)
-@click.option("--format", "fmt", type=click.Choice(["csv", "json", "md"]), default="md", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "json", "md", "png", "svg"]), default="md", show_default=True,
+              help="md/csv/json: the paper's table; png/svg: trust vs compression, one point per run (needs --out).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write to a file instead of stdout.")
 @db_option
 @click.pass_context
 def export(ctx: click.Context, run_ids: tuple[int, ...], fmt: str, out: Path | None, db: Path | None) -> None:
-    """Export runs as the paper's table (9 scores, refusal rates, Avg; intervals in json)."""
+    """Export runs as the paper's table (9 scores, refusal rates, Avg; intervals in json), or as the
+    trust-vs-compression figure (png/svg)."""
     from .report import build_rows, to_csv, to_json, to_markdown
     from .store import open_store
+
+    if fmt in ("png", "svg") and out is None:
+        raise CtrustError(f"--format {fmt} writes an image: pass --out FILE.{fmt}")
 
     with open_store(_db(ctx, db), readonly=True) as store:
         runs_ = []
@@ -343,7 +348,15 @@ def export(ctx: click.Context, run_ids: tuple[int, ...], fmt: str, out: Path | N
             if r is None:
                 raise CtrustError(f"no run #{rid} in {store.path}; see `ctrust runs`")
             runs_.append(r)
-        rows = build_rows(runs_, store.scores(list(run_ids)))
+        scores = store.scores(list(run_ids))
+    if fmt in ("png", "svg"):
+        from .chart import save_figure, trust_vs_compression
+
+        models = sorted({r.model_name for r in runs_})
+        save_figure(trust_vs_compression(runs_, scores), out, fmt, title=f"{', '.join(models)}: trust vs compression")
+        click.echo(str(out), err=True)
+        return
+    rows = build_rows(runs_, scores)
     text = {"csv": to_csv, "json": to_json, "md": to_markdown}[fmt](rows)
     if out:
         out.write_text(text)
