@@ -709,7 +709,8 @@ decision_options = [
 
 @main.command()
 @click.argument("run_ids", nargs=-1, type=int, required=True)
-@click.option("--format", "fmt", type=click.Choice(["csv", "json", "md"]), default="md", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "json", "md", "png", "svg"]), default="md", show_default=True,
+              help="md/csv/json: the paper's table; png/svg: trust vs compression, one point per run (needs --out).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write to a file instead of stdout.")
 @_rules_option()
 @_apply(decision_options)
@@ -717,7 +718,8 @@ decision_options = [
 @click.pass_context
 def export(ctx: click.Context, run_ids: tuple[int, ...], fmt: str, out: Path | None, rules: str,
            margin: str | None, alpha: float, db: Path | None) -> None:
-    """Export runs as the paper's table (9 scores, refusal rates, Avg; intervals in json), one rule set.
+    """Export runs as the paper's table (9 scores, refusal rates, Avg; intervals in json), one rule set, or
+    as the trust-vs-compression figure (png/svg).
 
     In json, each compressed run also carries its decision record against the dense base of the same
     model: every dimension's non-inferiority verdict, margin, alpha, rule set, scorer, and the sha256
@@ -731,6 +733,8 @@ def export(ctx: click.Context, run_ids: tuple[int, ...], fmt: str, out: Path | N
     (rule_set,) = _rules(rules)
     margins = parse_margins(margin, known=DIMENSION_IDS)
     alpha = parse_alpha(alpha)
+    if fmt in ("png", "svg") and out is None:
+        raise CtrustError(f"--format {fmt} writes an image: pass --out FILE.{fmt}")
     if out:
         check_out_path(out)  # before reading anything: a wrong folder is one line, not a traceback
     with _open_readonly(_db(ctx, db)) as store:
@@ -741,12 +745,21 @@ def export(ctx: click.Context, run_ids: tuple[int, ...], fmt: str, out: Path | N
                 raise CtrustError(f"no run #{rid} in {store.path}; see `ctrust runs`")
             require_rules(store, r, rule_set)
             runs_.append(r)
-        rows = build_rows(runs_, store.scores(list(run_ids), rules=rule_set))
+        scores = store.scores(list(run_ids), rules=rule_set)
+        rows = build_rows(runs_, scores)
         records = None
         if fmt == "json":
             from .decision_record import decision_records
 
             records = decision_records(store, runs_, margins=margins, alpha=alpha, rules=rule_set)
+    if fmt in ("png", "svg"):
+        from .chart import save_figure, trust_vs_compression
+
+        models = sorted({r.model_name for r in runs_})
+        save_figure(trust_vs_compression(runs_, scores), out, fmt,
+                    title=f"{', '.join(models)}: trust vs compression ({rule_set} rules)")
+        click.echo(one_line(str(out)), err=True)
+        return
     text = {"csv": to_csv, "json": to_json, "md": to_markdown}[fmt](rows, rules=rule_set)
     if records is not None:
         from .textsafe import clean_tree

@@ -56,6 +56,16 @@ def test_compare(snap_compare, fixture_db, models_dir):
     assert snap_compare(CtrustApp(fixture_db, models_dir, readonly=True), terminal_size=SIZE, run_before=ready)
 
 
+def test_compare_trust_vs_compression(snap_compare, fixture_db, models_dir):
+    async def ready(pilot):
+        await pilot.press("2")
+        await wait_for(pilot, lambda: pilot.app.screen.query_one("#compare-table").row_count == 4)
+        await pilot.press("g")
+        await pilot.pause(0.2)
+
+    assert snap_compare(CtrustApp(fixture_db, models_dir, readonly=True), terminal_size=SIZE, run_before=ready)
+
+
 def test_setup(snap_compare, copy_db, models_dir):
     async def ready(pilot):
         await pilot.press("3")

@@ -113,9 +113,10 @@ def decision_text(rec: Any) -> Text:
 class CompareScreen(CtrustScreen):
     NAV = "compare"
     HELP = ("space picks runs; enter on a dimension lists the prompts whose verdict flipped, enter on a "
-            "prompt shows every run's output side by side")
+            "prompt shows every run's output side by side; g shows each score against the compression")
     BINDINGS = [
         Binding("b", "baseline", "Baseline", id="compare.baseline"),
+        Binding("g", "graph", "Trust vs compression", id="compare.graph"),
         Binding("r", "refresh", "Refresh", id="compare.refresh"),
         Binding("m", "margin", "Margin", id="compare.margin"),
         Binding("d", "decide", "Recommend", id="compare.decide"),
@@ -141,6 +142,8 @@ class CompareScreen(CtrustScreen):
                 with ContentSwitcher(initial="chart-scroll", id="compare-views"):
                     with VerticalScroll(id="chart-scroll"):
                         yield Static(id="chart")
+                    with VerticalScroll(id="plot-scroll"):
+                        yield Static(id="plot")
                     yield DataTable(id="flips", cursor_type="row", zebra_stripes=True)
         yield Static(id="compare-status", classes="status")
         yield Footer()
@@ -237,9 +240,16 @@ class CompareScreen(CtrustScreen):
         self.app.call_from_thread(self.app.push_screen, TextModal("recommendation", decision_text(rec),
                                                                   strip_control(rec.summary)))
 
+    def action_graph(self) -> None:
+        """Toggle the bars and the trust-vs-compression plot (x: bits per weight or sparsity)."""
+        views = self.query_one("#compare-views", ContentSwitcher)
+        views.current = "chart-scroll" if views.current == "plot-scroll" else "plot-scroll"
+        if views.current == "plot-scroll" and getattr(self, "_chart_args", None):
+            self._plot(*self._chart_args)
+
     def action_back(self) -> None:
         views = self.query_one("#compare-views", ContentSwitcher)
-        if views.current == "flips":
+        if views.current in ("flips", "plot-scroll"):
             views.current = "chart-scroll"
             self.query_one("#compare-table").focus()
 
@@ -326,6 +336,7 @@ class CompareScreen(CtrustScreen):
             if cursor < table.row_count:
                 table.move_cursor(row=cursor)
         self._chart(dims, scores)
+        self._plot(dims, scores)
         msg = Text(f"{self.app.rules} rules (R switches) · Δ = run − baseline on shared prompts; ")
         msg.append("* ", style="bold")
         msg.append("95% interval excludes zero; green = more trustworthy; ")
@@ -351,6 +362,16 @@ class CompareScreen(CtrustScreen):
     def on_resize(self) -> None:
         if getattr(self, "_chart_args", None):
             self._chart(*self._chart_args)
+            self._plot(*self._chart_args)
+
+    def _plot(self, dims: list[str], scores: dict[int, dict[str, Any]]) -> None:
+        from ...chart import trust_vs_compression
+        from ..widgets.plot import trust_plot
+
+        runs = [self.runs[r] for r in self.shown if r in self.runs]
+        rows = [s for r in self.shown for d, s in scores.get(r, {}).items() if d in dims]
+        width = max(30, self.query_one("#compare-right").size.width - 6)  # padding and scrollbar
+        self.query_one("#plot", Static).update(trust_plot(trust_vs_compression(runs, rows), width))
 
     def _chart(self, dims: list[str], scores: dict[int, dict[str, Any]]) -> None:
         self._chart_args = (dims, scores)
