@@ -102,7 +102,7 @@ def apply_method(
 
         if spec.method == "gptq":
             true_seq = True
-            args = (spec.bits, spec.group_size, spec.sym, spec.act_order)
+            args = (spec.bits, spec.group_size, spec.sym, spec.act_order, spec.static_groups)
 
             def compress(i, name, mod, c):
                 return gptq_compress(mod, c.hessian(), *args)
