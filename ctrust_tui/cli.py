@@ -370,12 +370,13 @@ def compress(ctx: click.Context, model: str, spec: str, calibration: str, nsampl
 
     \b
     Defaults are the paper's settings:
-      gptq  symmetric, act-order (AutoGPTQ desc_act=True); add -asym and/or -noact for the others
+      gptq  symmetric, act-order (AutoGPTQ desc_act=True); add -asym and/or -noact for the others,
+            -static for act-order with static groups (AutoGPTQ static_groups=True)
       awq   asymmetric with a zero point (llm-awq zero_point=True); add -sym for a symmetric grid
       rtn   symmetric; add -asym
     Quantized variants are stored packed (compressed-tensors pack-quantized) where the format can
-    hold them exactly; pruned and act-order-grouped GPTQ variants stay dense (compression.json
-    says why). See `ctrust models export` and `ctrust models pack`.
+    hold them exactly; pruned variants and act-order GPTQ with (dynamic) groups stay dense
+    (compression.json says why; -static packs). See `ctrust models export` and `ctrust models pack`.
     """
     from .compress.spec import parse_spec
     from .modelstore import check_model_folder, resolve_model

@@ -29,6 +29,11 @@ def test_method_defaults_follow_the_references() -> None:
     assert parse_spec("awq-4b-g128-asym") == awq and str(parse_spec("awq-4b-g128-asym")) == "awq-4b-g128"
     assert parse_spec("awq-4b-g128-sym").sym is True
     assert CompressionSpec(method="rtn", bits=4).sym is True
+    # AutoGPTQ static_groups (compressed-tensors actorder "weight"): one token, packable act-order
+    static = parse_spec("gptq-4b-g128-static")
+    assert static.static_groups and static.act_order and str(static) == "gptq-4b-g128-static"
+    with pytest.raises(InvalidSpec, match="static groups"):
+        parse_spec("gptq-4b-pc-static")
 
 
 def test_aliases_normalise() -> None:

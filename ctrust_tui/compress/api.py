@@ -353,6 +353,7 @@ def compress_model(
             "group_size": spec.group_size if spec.kind == "quant" else None,
             "sym": spec.sym if spec.kind == "quant" else None,
             "act_order": spec.act_order if spec.method == "gptq" else None,
+            "static_groups": spec.static_groups if spec.method == "gptq" else None,
             "target_sparsity": spec.target_sparsity,
             "n_m": [spec.n, spec.m] if spec.n is not None else None,
             "stats": stats,

@@ -5,7 +5,7 @@ Public API:
     HessianCollector(in_features, device)         # .add(x) accumulates X^T X (float32, batched addmm)
         .hessian() -> Tensor                      # H = 2/n * sum_x x x^T   (n = number of sequences)
     gptq_quantize_weight(W, H, bits, group_size=128, sym=True, act_order=True,
-                         blocksize=128, percdamp=0.01) -> (Q float32, loss float)
+                         blocksize=128, percdamp=0.01, static_groups=False) -> (Q float32, loss float)
     gptq_quantize_rows(...same...) -> (Q float32, loss per row [rows])
     gptq_compress(module, H, bits, group_size, sym, act_order) -> dict   # in place; {"error", ...}
     gptq_compress_shared(modules, H, bits, group_size, sym, act_order) -> list[dict]  # stacked rows
@@ -28,6 +28,12 @@ groups are consecutive `group_size` columns *in that permuted order* (the refere
 `--act-order --groupsize` and AutoGPTQ desc_act with static_groups=False, which the paper used);
 each group still holds at most 2^bits values, but its columns are scattered in the original
 layout. The result is permuted back before being written.
+
+static_groups (`gptq-4b-g128-static`, AutoGPTQ `static_groups=True`, compressed-tensors'
+`actorder: weight`): every group's range is fixed up front from the original (dead-zeroed)
+weights of its `group_size` consecutive columns, and each column uses its own group's range
+whatever order act-order visits it in. Groups then stay consecutive columns, the only layout
+compressed-tensors can store, so act-order variants with static groups pack (packed.py).
 """
 
 from __future__ import annotations
@@ -177,6 +183,7 @@ def gptq_quantize_rows(
     act_order: bool = True,
     blocksize: int = 128,
     percdamp: float = 0.01,
+    static_groups: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Quantize W [rows, cols] given the Hessian H [cols, cols]; returns (Q float32, loss per row).
     Rows are independent given H, so stacked matrices sharing an input (q/k/v) can go in one call.
@@ -186,6 +193,12 @@ def gptq_quantize_rows(
     maxq = 2**bits - 1
     rows, cols = W.shape
     WT, Hinv, perm = _prepare(W, H, percdamp, act_order)
+    static = None
+    if static_groups and group_size != -1:
+        original = WT.t() if perm is None else WT.t()[:, torch.argsort(perm)]  # dead-zeroed, unpermuted
+        ranges = [minmax_params(original[:, c : c + group_size], bits, sym) for c in range(0, cols, group_size)]
+        static = (torch.stack([r[0].flatten() for r in ranges]), torch.stack([r[1].flatten() for r in ranges]))
+        col_group = ((perm if perm is not None else torch.arange(cols)) // group_size).tolist()
     with one_thread():
         scale, zero = minmax_params(WT.t(), bits, sym)  # per channel (overridden per group below)
         scale, zero = scale.flatten(), zero.flatten()
@@ -200,7 +213,9 @@ def gptq_quantize_rows(
             Hinv1 = Hinv[i1:i2, i1:i2]
             for i in range(count):
                 col = i1 + i
-                if group_size != -1 and col % group_size == 0:
+                if static is not None:
+                    scale, zero = static[0][col_group[col]], static[1][col_group[col]]
+                elif group_size != -1 and col % group_size == 0:
                     # from the outer matrix, which does not yet carry this block's updates (reference)
                     scale, zero = minmax_params(WT[col : col + group_size].t(), bits, sym)
                     scale, zero = scale.flatten(), zero.flatten()
@@ -219,20 +234,23 @@ def gptq_quantize_rows(
     return Q.contiguous(), losses / 2
 
 
-def gptq_quantize_weight(W, H, bits, group_size=128, sym=True, act_order=True, blocksize=128, percdamp=0.01):
+def gptq_quantize_weight(W, H, bits, group_size=128, sym=True, act_order=True, blocksize=128, percdamp=0.01,
+                         static_groups=False):
     """Quantize W [rows, cols] given the Hessian H [cols, cols]; returns (Q float32, loss)."""
-    Q, losses = gptq_quantize_rows(W, H, bits, group_size, sym, act_order, blocksize, percdamp)
+    Q, losses = gptq_quantize_rows(W, H, bits, group_size, sym, act_order, blocksize, percdamp, static_groups)
     return Q, float(losses.sum())
 
 
 @torch.no_grad()
 def gptq_compress_shared(
-    modules: list[nn.Linear], H: torch.Tensor, bits: int, group_size: int, sym: bool, act_order: bool
+    modules: list[nn.Linear], H: torch.Tensor, bits: int, group_size: int, sym: bool, act_order: bool,
+    static_groups: bool = False,
 ) -> list[dict]:
     """GPTQ for linears that share one input/Hessian (q/k/v, gate/up): one pass over their stacked
     rows -- the same result as one call per module, with a third of the Python column loop."""
     Ws = [m.weight.data for m in modules]
-    Q, losses = gptq_quantize_rows(torch.cat([w.float() for w in Ws]), H, bits, group_size, sym, act_order)
+    Q, losses = gptq_quantize_rows(torch.cat([w.float() for w in Ws]), H, bits, group_size, sym, act_order,
+                                   static_groups=static_groups)
     return write_back_rows(modules, Q, losses)
 
 
@@ -250,6 +268,7 @@ def write_back_rows(modules: list[nn.Linear], stacked: torch.Tensor, losses: tor
 
 @torch.no_grad()
 def gptq_compress(
-    module: nn.Linear, H: torch.Tensor, bits: int, group_size: int, sym: bool, act_order: bool
+    module: nn.Linear, H: torch.Tensor, bits: int, group_size: int, sym: bool, act_order: bool,
+    static_groups: bool = False,
 ) -> dict:
-    return gptq_compress_shared([module], H, bits, group_size, sym, act_order)[0]
+    return gptq_compress_shared([module], H, bits, group_size, sym, act_order, static_groups)[0]

@@ -75,7 +75,7 @@ class SequentialPlan:
 def _gptq(spec: CompressionSpec, device: torch.device) -> SequentialPlan:
     from .gptq import HessianCollector, gptq_compress, gptq_compress_shared
 
-    args = (spec.bits, spec.group_size, spec.sym, spec.act_order)
+    args = (spec.bits, spec.group_size, spec.sym, spec.act_order, spec.static_groups)
     return SequentialPlan(
         make_collector=lambda name, mod: HessianCollector(mod.in_features, device),
         compress=lambda i, name, mod, c: gptq_compress(mod, c.hessian(), *args),

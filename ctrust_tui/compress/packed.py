@@ -24,8 +24,9 @@ compression.json `storage.reason`):
 - GPTQ act-order with groups (AutoGPTQ `desc_act=True, static_groups=False`, the paper's
   setting): its groups are `group_size` consecutive columns in activation order, i.e. scattered
   input columns. compressed-tensors stores groups of consecutive columns only; its `g_idx`
-  layout (`actorder: group`) was removed, so there is no exact packed form. Act-order per
-  channel (`gptq-4b-pc`) and `-noact` pack.
+  layout (`actorder: group`) was removed, so there is no exact packed form. Act-order with
+  static groups (`gptq-4b-g128-static`, compressed-tensors' `actorder: weight`), per channel
+  (`gptq-4b-pc`) and `-noact` pack.
 """
 
 from __future__ import annotations
@@ -56,11 +57,12 @@ def unpackable_reason(spec: CompressionSpec) -> str | None:
                 "sparse-24-bitmask are legacy formats it no longer writes or decompresses)")
     if spec.kind != "quant":
         return f"{spec} has no stored variant"
-    if spec.method == "gptq" and spec.act_order and spec.group_size != -1:
+    if spec.method == "gptq" and spec.act_order and spec.group_size != -1 and not spec.static_groups:
+        g = f"gptq-{spec.bits}b-g{spec.group_size}"
         return ("GPTQ act-order groups (AutoGPTQ desc_act, static_groups=False) are scattered input columns; "
                 "compressed-tensors 0.20 stores groups of consecutive columns only (its g_idx layout was removed), "
-                f"so this variant stays dense; {spec.method}-{spec.bits}b-g{spec.group_size}-noact or "
-                f"{spec.method}-{spec.bits}b-pc pack")
+                f"so this variant stays dense; {g}-static (act-order, static groups), {g}-noact or "
+                f"gptq-{spec.bits}b-pc pack")
     return None
 
 

@@ -89,6 +89,7 @@ class CompressionSpec:
     bits: int | None = None
     group_size: int = DEFAULT_GROUP  # -1 = per output channel
     act_order: bool = True  # GPTQ only (the paper used desc_act)
+    static_groups: bool = False  # GPTQ only: group ranges fixed up front on consecutive columns (AutoGPTQ)
     sym: bool | None = None  # None = the method's default (MethodInfo.default_sym); always a bool after init
     sparsity: float | None = None  # unstructured ratio in (0, 1)
     n: int | None = None  # N:M structured sparsity
@@ -132,6 +133,8 @@ class CompressionSpec:
             parts = [m, f"{self.bits}b", "pc" if self.group_size == -1 else f"g{self.group_size}"]
             if m == "gptq" and not self.act_order:
                 parts.append("noact")
+            if m == "gptq" and self.static_groups:
+                parts.append("static")
             if self.sym != self.info.default_sym:
                 parts.append("sym" if self.sym else "asym")
             return "-".join(parts)
@@ -173,6 +176,9 @@ def validate(spec: CompressionSpec) -> CompressionSpec:
             raise InvalidSpec(
                 f"{spec.method}: unsupported bits {spec.bits}; choose one of {', '.join(map(str, info.bits))}"
             )
+        if spec.static_groups and (spec.method != "gptq" or spec.group_size == -1):
+            raise InvalidSpec(f"{spec.method}: -static (static groups) applies to GPTQ with groups, e.g. "
+                              "gptq-4b-g128-static")
         if spec.group_size != -1 and (spec.group_size < 8 or spec.group_size & (spec.group_size - 1)):
             raise InvalidSpec(
                 f"{spec.method}: group size must be a power of two >= 8, or -1 for per-channel (got {spec.group_size})"
@@ -222,6 +228,8 @@ def parse_spec(text: str) -> CompressionSpec:
                     spec = replace(spec, act_order=False)
                 elif tok == "act" and method == "gptq":
                     spec = replace(spec, act_order=True)
+                elif tok == "static" and method == "gptq":
+                    spec = replace(spec, static_groups=True)
                 elif tok == "asym":
                     spec = replace(spec, sym=False)
                 elif tok == "sym":

@@ -26,10 +26,19 @@ def _hinv(H: torch.Tensor, W: torch.Tensor, percdamp: float) -> tuple[torch.Tens
     return torch.linalg.cholesky(torch.cholesky_inverse(L), upper=True), W
 
 
-def gptq_literal(W, H, bits, group_size=128, sym=True, act_order=False, blocksize=128, percdamp=0.01):
+def gptq_literal(W, H, bits, group_size=128, sym=True, act_order=False, blocksize=128, percdamp=0.01,
+                 static_groups=False):
+    """`static_groups` (AutoGPTQ's option): each group's range is taken once, before anything is
+    quantized, from the dead-zeroed original weights of its consecutive columns; column c always
+    uses the range of group c // group_size, in whatever order act-order visits it."""
     maxq = 2**bits - 1
     W = W.float().clone()
     H = H.float().clone()
+    groups = None
+    if static_groups and group_size != -1:
+        W0 = W.clone()
+        W0[:, torch.diag(H) == 0] = 0
+        groups = [minmax_params(W0[:, c : c + group_size], bits, sym) for c in range(0, W.shape[1], group_size)]
     perm = None
     if act_order:
         dead = torch.diag(H) == 0
@@ -47,7 +56,10 @@ def gptq_literal(W, H, bits, group_size=128, sym=True, act_order=False, blocksiz
         Err1 = torch.zeros_like(W1)
         Hinv1 = Hinv[i1:i2, i1:i2]
         for i in range(i2 - i1):
-            if group_size != -1 and (i1 + i) % group_size == 0:
+            if groups is not None:
+                original_col = int(perm[i1 + i]) if perm is not None else i1 + i
+                scale, zero = groups[original_col // group_size]
+            elif group_size != -1 and (i1 + i) % group_size == 0:
                 scale, zero = minmax_params(W[:, i1 + i : i1 + i + group_size], bits, sym)
             w = W1[:, i]
             q = fake_quantize(w.unsqueeze(1), scale, zero, maxq).flatten()

@@ -136,9 +136,10 @@ def test_blocked_triangular_inverse(n):
     torch.testing.assert_close(inv @ L, torch.eye(n, dtype=torch.float64), rtol=0, atol=1e-9)
 
 
-@pytest.mark.parametrize("act_order,group_size,sym,bits", [(False, 64, True, 4), (True, 32, False, 4),
-                                                         (False, -1, True, 4), (True, 64, True, 3)])
-def test_gptq_matches_the_literal_reference_loop(act_order, group_size, sym, bits):
+@pytest.mark.parametrize("act_order,group_size,sym,bits,static", [
+    (False, 64, True, 4, False), (True, 32, False, 4, False), (False, -1, True, 4, False), (True, 64, True, 3, False),
+    (True, 64, True, 4, True), (True, 32, False, 3, True)])
+def test_gptq_matches_the_literal_reference_loop(act_order, group_size, sym, bits, static):
     """Transposed weights, the flipped-Cholesky Hinv and two-level lazy updates regroup the same
     sums as the reference's loop: the same quantized weights (a BLAS-order near-tie may round the
     other way, so allow a handful of the 7,680 weights to differ)."""
@@ -150,7 +151,13 @@ def test_gptq_matches_the_literal_reference_loop(act_order, group_size, sym, bit
     W = torch.randn(24, 320, generator=torch.Generator().manual_seed(4))
     H = hessian(X)
     assert 320 % 128 and 128 % INNER_BLOCK == 0  # a short last block and several inner blocks
-    Q, _ = gptq_quantize_weight(W, H, bits, group_size=group_size, sym=sym, act_order=act_order)
-    R = gptq_literal(W, H, bits, group_size=group_size, sym=sym, act_order=act_order)
+    Q, _ = gptq_quantize_weight(W, H, bits, group_size=group_size, sym=sym, act_order=act_order,
+                                static_groups=static)
+    R = gptq_literal(W, H, bits, group_size=group_size, sym=sym, act_order=act_order, static_groups=static)
     assert (Q - R).abs().gt(1e-4).float().mean() < 2e-3
     assert torch.allclose(((X @ (W - Q).t()) ** 2).sum(), ((X @ (W - R).t()) ** 2).sum(), rtol=1e-3)
+    if static:  # act-order with static groups lies on a grid of consecutive columns: it packs exactly
+        from ctrust_tui.compress.grid import recover_grid
+
+        grid = recover_grid(Q, bits, group_size, sym)
+        assert torch.equal(grid.dequantize().view(torch.int32), Q.contiguous().view(torch.int32))

@@ -118,7 +118,7 @@ PROMPTS = torch.randint(3, 256, (50, 10), generator=torch.Generator().manual_see
 
 
 @pytest.mark.parametrize("spec_text", ["rtn-4b-g64", "rtn-3b-g32", "rtn-2b-g32-asym", "rtn-8b-pc-asym",
-                                       "gptq-4b-g32-noact", "gptq-3b-pc", "awq-4b-g32"])
+                                       "gptq-4b-g32-noact", "gptq-3b-pc", "gptq-4b-g64-static", "awq-4b-g32"])
 def test_packed_checkpoint_loads_as_the_fake_quant_model(spec_text, tmp_path):
     fake = _fake_quant(spec_text)
     reference = {k: v.clone() for k, v in fake.state_dict().items()}
@@ -145,7 +145,9 @@ def test_packed_checkpoint_loads_as_the_fake_quant_model(spec_text, tmp_path):
 def test_packed_is_smaller_and_act_order_groups_and_pruning_stay_dense():
     assert unpackable_reason(parse_spec("gptq-4b-g128")) and "g_idx" in unpackable_reason(parse_spec("gptq-4b-g128"))
     assert unpackable_reason(parse_spec("wanda-2:4")) and "sparse" in unpackable_reason(parse_spec("wanda-2:4"))
-    for ok in ("gptq-4b-pc", "gptq-4b-g128-noact", "awq-4b-g128", "rtn-3b-g128", "awq-4b-g128-sym"):
+    assert "gptq-4b-g128-static" in unpackable_reason(parse_spec("gptq-4b-g128"))
+    for ok in ("gptq-4b-pc", "gptq-4b-g128-noact", "gptq-4b-g128-static", "awq-4b-g128", "rtn-3b-g128",
+               "awq-4b-g128-sym"):
         assert unpackable_reason(parse_spec(ok)) is None
     model = tiny_llama()
     with pytest.raises(NotPackable, match="model.layers.0.self_attn.q_proj: group 0"):
