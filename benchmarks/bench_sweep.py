@@ -196,7 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     n = res["local"]["generated"]
     res["per_generation_s"] = res["local"]["run_seconds"] / n
     res["new_tokens_per_generation"] = _tokens(work / "local.db") / n
-    res["per_cell_overhead_s"] = (res["ray"]["wall_s"] - res["local"]["wall_s"]) / res["grid"]["cells"]
+    # what a cell pays on Ray that it does not pay in-process: a fresh worker (actor creation) that
+    # imports torch/transformers and loads the model for itself; each batch then costs one call
+    loads_local, loads_ray = res["local"]["load_seconds"], res["ray"]["load_seconds"]
+    res["per_cell_overhead_s"] = (res["ray_overheads"]["actor_create_s"] + sum(loads_ray) / len(loads_ray)
+                                  - sum(loads_local) / len(loads_local))
 
     print("driver write path ...", flush=True)
     res["write_generations_per_s"] = _write_throughput(work)
@@ -212,8 +216,9 @@ def main(argv: list[str] | None = None) -> int:
 | model loads (sum) | {sum(lo['load_seconds']):.1f} s | {sum(ry['load_seconds']):.1f} s (in the workers) |
 | identical outputs | {res['identical_outputs']} | |
 
-Ray overhead: actor creation {ov['actor_create_s']:.2f} s, no-op call round trip {ov['call_rtt_ms']:.2f} ms,
-per cell (ray - local wall) / cells = {res['per_cell_overhead_s']:.1f} s.
+Ray overhead: actor creation {ov['actor_create_s']:.2f} s, no-op call round trip {ov['call_rtt_ms']:.2f} ms (one per
+batch, overlapped with generation), per cell {res['per_cell_overhead_s']:.1f} s (actor creation + the worker's own
+torch import and model load - the local load).
 Driver: {res['write_generations_per_s']:.0f} generations/s committed to cache.db (batches of 8);
 whole driver path (plan, commit, judge x2 rule sets, score) {res['driver_path']['per_s']:.0f} generations/s
 ({res['driver_path']['generations']} generations).
