@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_sweep.py                      # default model, 4 specs, 3 dimensions, smoke
     .venv/bin/python benchmarks/bench_sweep.py --limit 4 --json bench-sweep.json
+    .venv/bin/python benchmarks/bench_sweep.py --driver-only                # the driver's write path only
 
 One grid (the default model x 4 specs x 1 seed x 3 greedy dimensions, smoke profile, `--limit`
 prompts per dimension) runs twice into two fresh caches: with `--engine local` (cells one after
@@ -15,8 +16,9 @@ Reported:
   the per-cell difference between the engines' wall times;
 - driver write throughput: generations/s committed to cache.db (batches of 8, one transaction
   each, as `generate_cached` commits them), and the driver's whole per-generation path (plan,
-  commit, judge under both rule sets, score) with an instant fake backend over the full smoke
-  grid: the rate one driver can absorb from any number of workers;
+  commit, judge under both rule sets, score) with an instant fake backend over one cell of the
+  grid's dimensions at paper scale (`--driver-only` measures just these): the rate one driver can
+  absorb from any number of workers;
 - per-generation cost of the model here (seconds and new tokens), and the paper profile's
   generation count per cell, for the estimate in docs/scale-out.md.
 """
@@ -126,14 +128,18 @@ def _write_throughput(work: Path, rows: int = 20_000, batch: int = 8) -> float:
 
 
 def _driver_path(args: argparse.Namespace, models: Path, work: Path) -> dict:
-    """The driver's whole per-generation path with an instant backend (full smoke grid, no limit)."""
+    """The driver's whole per-generation path with an instant backend: one cell of the grid's dimensions
+    at `--driver-profile` scale (paper: 14,282 generations), so per-cell costs (prompt building, the
+    final bootstrap intervals) are amortised as in a real sweep."""
     from fakes import fake_factory
 
-    from ctrust_tui.sweep import LocalEngine
+    from ctrust_tui.sweep import LocalEngine, build_grid
 
-    grid = _grid(args, None)
-    r = _timed_sweep(grid, LocalEngine(fake_factory(batch_size=8)), work / "driver.db", models)
-    return {"generations": r["generated"], "seconds": r["wall_s"], "per_s": r["generated"] / r["wall_s"]}
+    grid = build_grid({"models": args.model, "compression": "none", "dimensions": args.dims,
+                       "profile": args.driver_profile})
+    r = _timed_sweep(grid, LocalEngine(fake_factory(batch_size=16)), work / "driver.db", models)
+    return {"generations": r["generated"], "seconds": r["wall_s"], "per_s": r["generated"] / r["wall_s"],
+            "profile": args.driver_profile}
 
 
 def _paper_generations() -> int:
@@ -154,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--nsamples", type=int, default=8, help="calibration samples (wanda)")
     ap.add_argument("--seqlen", type=int, default=128, help="calibration tokens per sample")
     ap.add_argument("--ray-cpus", type=int, default=os.cpu_count() or 1, help="CPUs of the local Ray")
+    ap.add_argument("--driver-profile", default="paper", choices=["smoke", "quick", "paper"],
+                    help="scale of the driver-only measurement (one cell, instant fake backend)")
+    ap.add_argument("--driver-only", action="store_true", help="only the driver measurements (no model runs)")
     ap.add_argument("--work", type=Path, default=None, help="scratch folder for the caches (default: a temp dir)")
     ap.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
     args = ap.parse_args(argv)
@@ -170,6 +179,14 @@ def main(argv: list[str] | None = None) -> int:
     ref = resolve_model(args.model, models)
     res: dict = {"grid": {"model": args.model, "specs": args.specs, "dims": args.dims, "limit": args.limit,
                           "cells": len(grid.cells())}, "cpus": os.cpu_count(), "load_avg": os.getloadavg()}
+
+    if args.driver_only:
+        res["write_generations_per_s"] = _write_throughput(work)
+        res["driver_path"] = _driver_path(args, models, work)
+        print(json.dumps({k: res[k] for k in ("write_generations_per_s", "driver_path")}, indent=2))
+        if args.json:
+            args.json.write_text(json.dumps(res, indent=2))
+        return 0
 
     print("compressing (once, reused by both engines) ...", flush=True)
     t = time.perf_counter()
@@ -196,7 +213,11 @@ def main(argv: list[str] | None = None) -> int:
     n = res["local"]["generated"]
     res["per_generation_s"] = res["local"]["run_seconds"] / n
     res["new_tokens_per_generation"] = _tokens(work / "local.db") / n
-    res["per_cell_overhead_s"] = (res["ray"]["wall_s"] - res["local"]["wall_s"]) / res["grid"]["cells"]
+    # what a cell pays on Ray that it does not pay in-process: a fresh worker (actor creation) that
+    # imports torch/transformers and loads the model for itself; each batch then costs one call
+    loads_local, loads_ray = res["local"]["load_seconds"], res["ray"]["load_seconds"]
+    res["per_cell_overhead_s"] = (res["ray_overheads"]["actor_create_s"] + sum(loads_ray) / len(loads_ray)
+                                  - sum(loads_local) / len(loads_local))
 
     print("driver write path ...", flush=True)
     res["write_generations_per_s"] = _write_throughput(work)
@@ -212,11 +233,12 @@ def main(argv: list[str] | None = None) -> int:
 | model loads (sum) | {sum(lo['load_seconds']):.1f} s | {sum(ry['load_seconds']):.1f} s (in the workers) |
 | identical outputs | {res['identical_outputs']} | |
 
-Ray overhead: actor creation {ov['actor_create_s']:.2f} s, no-op call round trip {ov['call_rtt_ms']:.2f} ms,
-per cell (ray - local wall) / cells = {res['per_cell_overhead_s']:.1f} s.
+Ray overhead: actor creation {ov['actor_create_s']:.2f} s, no-op call round trip {ov['call_rtt_ms']:.2f} ms (one per
+batch, overlapped with generation), per cell {res['per_cell_overhead_s']:.1f} s (actor creation + the worker's own
+torch import and model load - the local load).
 Driver: {res['write_generations_per_s']:.0f} generations/s committed to cache.db (batches of 8);
 whole driver path (plan, commit, judge x2 rule sets, score) {res['driver_path']['per_s']:.0f} generations/s
-({res['driver_path']['generations']} generations).
+({res['driver_path']['generations']} generations, one {res['driver_path']['profile']} cell).
 Per generation here: {res['per_generation_s']:.2f} s, {res['new_tokens_per_generation']:.1f} new tokens.
 Paper profile: {res['paper_generations_per_cell']} generations per cell.
 Compression of the variants (once): {res['compress_s']:.1f} s. Load average {res['load_avg']} -> {res['load_avg_after']}.
