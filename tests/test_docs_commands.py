@@ -59,6 +59,7 @@ def _fill(sub: str, ws: Path) -> dict[str, str]:
         "cache.db": str(ws / "cache.db"),
         "VARIANT": "smollm2-135m-instruct--gptq-4b-g128",  # written by the README's compress line
         "DIR": str(ws / "export-dir"),
+        "/path/to/cache.db": str(ws / "cache.db"),  # docs/tui.md's example path
     }
 
 
@@ -225,6 +226,8 @@ def _argv(sub: str, words: list[str]) -> list[str]:
     for (s, opt), value in ADJUST.items():
         if s == sub and opt in words:
             words[words.index(opt) + 1] = value if value != "0" else str(_free_port())
+    if sub == "serve" and "--port" not in words:  # the default 8000 may be taken: a free port instead
+        words += ["--port", str(_free_port())]
     return [sys.executable, "-m", "ctrust_tui.cli", *words[1:], *EXTRA.get(sub, [])]
 
 
@@ -296,7 +299,9 @@ def test_readme_command_runs(sub: str, cmd: DocCommand, workspace: Path) -> None
             continue
         if sub == "serve":
             rc, out = _serve(argv, ws)
-            assert "this machine only" in out and "Traceback" not in out, out
+            shared = "--host" in argv and argv[argv.index("--host") + 1] not in ("127.0.0.1", "localhost")
+            assert ("anyone who can reach" if shared else "this machine only") in out, out
+            assert "Traceback" not in out, out
             continue
         res = subprocess.run(argv, cwd=ws, env=_env(ws), capture_output=True, text=True, timeout=1800)
         assert res.returncode == 0, (argv, res.stdout[-2000:], res.stderr[-3000:])

@@ -1,4 +1,5 @@
-"""Snapshot tests of the main screens at 100x30 (fixed fixture data, no clocks, no blinking cursor).
+"""Snapshot tests of every screen at 80x24 (the smallest supported terminal) and 120x40 (fixed
+fixture data, frozen clocks, no blinking cursor).
 
 Regenerate after an intended UI change: `pytest tests/tui/test_snapshots.py --snapshot-update`.
 """
@@ -20,7 +21,7 @@ from ctrust_tui.events import (
 from ctrust_tui.trust.types import DimensionResult
 from ctrust_tui.tui.app import CtrustApp
 
-SIZE = (100, 30)
+SIZES = pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
 
 
 @pytest.fixture(autouse=True)
@@ -28,14 +29,16 @@ def _deterministic(no_blink):
     yield
 
 
-def test_browse_runs(snap_compare, fixture_db, models_dir):
+@SIZES
+def test_browse_runs(size, snap_compare, fixture_db, models_dir):
     async def ready(pilot):
         await wait_for(pilot, lambda: pilot.app.screen.query_one("#runs").row_count == 3)
 
-    assert snap_compare(CtrustApp(fixture_db, models_dir, readonly=True), terminal_size=SIZE, run_before=ready)
+    assert snap_compare(CtrustApp(fixture_db, models_dir, readonly=True), terminal_size=size, run_before=ready)
 
 
-def test_browse_run_dimensions(snap_compare, fixture_db, models_dir):
+@SIZES
+def test_browse_run_dimensions(size, snap_compare, fixture_db, models_dir):
     async def ready(pilot):
         runs = pilot.app.screen.query_one("#runs")
         await wait_for(pilot, lambda: runs.row_count == 3)
@@ -44,39 +47,46 @@ def test_browse_run_dimensions(snap_compare, fixture_db, models_dir):
         await pilot.press("enter")
         await wait_for(pilot, lambda: pilot.app.screen.query_one("#dims").row_count == 4)
 
-    assert snap_compare(CtrustApp(fixture_db, models_dir, readonly=True), terminal_size=SIZE, run_before=ready)
+    assert snap_compare(CtrustApp(fixture_db, models_dir, readonly=True), terminal_size=size, run_before=ready)
 
 
-def test_compare(snap_compare, fixture_db, models_dir):
+@SIZES
+def test_compare(size, snap_compare, fixture_db, models_dir):
     async def ready(pilot):
         await pilot.press("2")
         await wait_for(pilot, lambda: pilot.app.screen.query_one("#compare-table").row_count == 4)
-        await pilot.pause(0.2)
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause(0.3)
 
-    assert snap_compare(CtrustApp(fixture_db, models_dir, readonly=True), terminal_size=SIZE, run_before=ready)
+    assert snap_compare(CtrustApp(fixture_db, models_dir, readonly=True), terminal_size=size, run_before=ready)
 
 
-def test_compare_trust_vs_compression(snap_compare, fixture_db, models_dir):
+@SIZES
+def test_compare_trust_vs_compression(size, snap_compare, fixture_db, models_dir):
     async def ready(pilot):
         await pilot.press("2")
         await wait_for(pilot, lambda: pilot.app.screen.query_one("#compare-table").row_count == 4)
+        await pilot.app.workers.wait_for_complete()  # the table is rebuilt once more on screen resume
+        await pilot.pause(0.3)
         await pilot.press("g")
-        await pilot.pause(0.2)
+        await pilot.pause(0.3)
 
-    assert snap_compare(CtrustApp(fixture_db, models_dir, readonly=True), terminal_size=SIZE, run_before=ready)
+    assert snap_compare(CtrustApp(fixture_db, models_dir, readonly=True), terminal_size=size, run_before=ready)
 
 
-def test_setup(snap_compare, copy_db, models_dir):
+@SIZES
+def test_setup(size, snap_compare, copy_db, models_dir):
     async def ready(pilot):
         await pilot.press("3")
         await pilot.pause()
         pilot.app.screen.query_one("#dims").focus()
 
-    assert snap_compare(CtrustApp(copy_db, models_dir, backend_factory=fake_factory()), terminal_size=SIZE,
+    assert snap_compare(CtrustApp(copy_db, models_dir, backend_factory=fake_factory()), terminal_size=size,
                         run_before=ready)
 
 
-def test_run_live(snap_compare, copy_db, models_dir):
+@SIZES
+def test_run_live(size, snap_compare, copy_db, models_dir):
     async def ready(pilot):
         await pilot.press("4")
         run = pilot.app.screen
@@ -108,25 +118,27 @@ def test_run_live(snap_compare, copy_db, models_dir):
         pilot.app.screen.query_one("#compress-bar").update(total=30, progress=30)
         await pilot.pause()
 
-    assert snap_compare(CtrustApp(copy_db, models_dir, backend_factory=fake_factory()), terminal_size=SIZE,
+    assert snap_compare(CtrustApp(copy_db, models_dir, backend_factory=fake_factory()), terminal_size=size,
                         run_before=ready)
 
 
-def test_inspect(snap_compare, copy_db, models_dir):
+@SIZES
+def test_inspect(size, snap_compare, copy_db, models_dir):
     async def ready(pilot):
         await pilot.press("5")
         screen = pilot.app.screen
         screen.query_one("#prompt").value = "Tell me about your neighbours."
         for _ in range(2):  # the second pass is served from the cache: no tok/s clock in view
             await screen.action_generate()
-            await wait_for(pilot, lambda: not screen.generating, timeout=15)
+            await wait_for(pilot, lambda: not screen.generating, timeout=60)
         screen.query_one("#variants").focus()
         await pilot.pause()
 
-    assert snap_compare(CtrustApp(copy_db, models_dir, backend_factory=fake_factory()), terminal_size=SIZE,
+    assert snap_compare(CtrustApp(copy_db, models_dir, backend_factory=fake_factory()), terminal_size=size,
                         run_before=ready)
 
 
-def test_help(snap_compare, copy_db, models_dir):
-    assert snap_compare(CtrustApp(copy_db, models_dir, backend_factory=fake_factory()), terminal_size=SIZE,
+@SIZES
+def test_help(size, snap_compare, copy_db, models_dir):
+    assert snap_compare(CtrustApp(copy_db, models_dir, backend_factory=fake_factory()), terminal_size=size,
                         press=["question_mark"])

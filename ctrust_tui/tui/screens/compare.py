@@ -300,7 +300,8 @@ class CompareScreen(CtrustScreen):
         with self.app.batch_update():
             cursor = table.cursor_row
             table.clear(columns=True)
-            table.add_column("dimension", key="dim")
+            # an explicit width: auto-width columns rebuilt in one batch sometimes keep a stale width
+            table.add_column("dimension", key="dim", width=max([9, *(len(dim_title(d)) for d in dims)]))
             table.add_column(Text(f"#{baseline} {strip_control(self.runs[baseline].compression)} (base)"),
                              key=str(baseline))
             for o in others:
