@@ -80,5 +80,5 @@ def test_terminal_plot_draws_points_ticks_and_values(db: Path) -> None:
     ethics = text[text.index("Ethics"):text.index("Privacy")]
     assert ethics.count("●") == 4  # none + gptq on the bits chart, none + wanda on the sparsity chart
     assert "4.12" in ethics and "16" in ethics and "50%" in ethics
-    assert "none 40.0 · gptq-4b-g128 47.5 · wanda-2:4 42.5" in ethics
+    assert "none 60.0 · gptq-4b-g128 42.5 · wanda-2:4 45.0" in ethics
     assert max(len(line) for line in text.splitlines()) <= 80
