@@ -162,6 +162,9 @@ def test_cli_sweep_skips_what_run_made_and_names_a_broken_cell(tmp_path: Path) -
     save_tiny_llama(models / "broken")
     (models / "broken" / "tokenizer.json").write_text('{"version": "1.0", "model": 42}')
     common = ["--dimensions", "advglue", "--limit", "2", "--device", "cpu", "--db", str(db), "--models-dir", str(models)]
+    res = _sweep("--models", "broken", *common)  # every cell failed: the new cache is not left behind
+    assert res.exit_code == 2 and "0 finished, 0 done before, 1 failed" in res.output, res.output
+    assert not db.exists()
     res = CliRunner().invoke(main, ["run", "--model", "tiny", "--compression", "rtn-4b-g32", *common])
     assert res.exit_code == 0, res.output
     res = _sweep("--models", "tiny", "--compression", "rtn-4b-g32", "--seeds", "0,1", *common)
