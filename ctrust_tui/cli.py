@@ -553,9 +553,12 @@ def sweep(ctx: click.Context, grid_file: Path | None, engine: str, address: str 
 
 
 def _run_sweep(grid: Any, engine_name: str, db_path: Path, models: Path, **ray_options: Any) -> None:
-    from .sweep import LocalEngine, run_sweep
+    from .sweep import LocalEngine, finished_run, run_sweep
     from .sweep.display import SweepDisplay
 
+    if engine_name == "ray" and all(finished_run(grid, c, db_path, models) is not None for c in grid.cells()):
+        click.echo("every cell finished before: Ray is not started", err=True)
+        engine_name = "local"  # nothing will load: the cells are only reported
     if engine_name == "ray":
         from .sweep.ray_engine import RayEngine
 

@@ -192,6 +192,19 @@ def test_engine_ray_without_ray_says_how_to_install_it(tmp_path: Path, monkeypat
     assert "pip install 'ctrust-tui[ray]'" in error
 
 
+def test_engine_ray_with_every_cell_done_starts_no_ray(tmp_path: Path, monkeypatch) -> None:
+    models, db = tmp_path / "models", tmp_path / "cache.db"
+    stub_model(models, "m")
+    grid = build_grid({"models": "m", "compression": "none", "seeds": "0,1", "dimensions": "ethics", "limit": 3})
+    run_sweep(grid, LocalEngine(FakeFactory()), db_path=db, models_dir=models, emit=lambda c, e: None)
+    monkeypatch.setitem(sys.modules, "ray", None)  # Ray is not even importable
+    monkeypatch.setattr("ctrust_tui.sweep.check_models", lambda grid, models: None)
+    res = _sweep("--engine", "ray", "--models", "m", "--seeds", "0,1", "--dimensions", "ethics", "--limit", "3",
+                 "--db", str(db), "--models-dir", str(models))
+    assert res.exit_code == 0, res.output
+    assert "Ray is not started" in res.output and "0 finished, 2 done before" in res.output
+
+
 def test_unreachable_ray_address_is_one_line(tmp_path: Path, monkeypatch) -> None:
     pytest.importorskip("ray")
     monkeypatch.setattr("ctrust_tui.sweep.check_models", lambda grid, models: None)
