@@ -12,8 +12,8 @@ another in this process) and with `--engine ray` (a local Ray started here, one 
 
 Reported:
 - wall time of each engine, Ray's start-up apart, and whether both caches hold identical outputs;
-- Ray's overhead: start-up, one actor's creation (no model), a no-op actor call's round trip, and
-  the per-cell difference between the engines' wall times;
+- Ray's overhead: start-up, one actor's creation (no model), a no-op actor call's round trip (one
+  per generated batch), and per cell: creation plus the worker's own imports and model load;
 - driver write throughput: generations/s committed to cache.db (batches of 8, one transaction
   each, as `generate_cached` commits them), and the driver's whole per-generation path (plan,
   commit, judge under both rule sets, score) with an instant fake backend over one cell of the

@@ -556,9 +556,12 @@ def sweep(ctx: click.Context, grid_file: Path | None, engine: str, address: str 
 
 
 def _run_sweep(grid: Any, engine_name: str, db_path: Path, models: Path, **ray_options: Any) -> None:
-    from .sweep import LocalEngine, run_sweep
+    from .sweep import LocalEngine, finished_run, run_sweep
     from .sweep.display import SweepDisplay
 
+    if engine_name == "ray" and all(finished_run(grid, c, db_path, models) is not None for c in grid.cells()):
+        click.echo("every cell finished before: Ray is not started", err=True)
+        engine_name = "local"  # nothing will load: the cells are only reported
     if engine_name == "ray":
         from .sweep.ray_engine import RayEngine
 
@@ -575,19 +578,25 @@ def _run_sweep(grid: Any, engine_name: str, db_path: Path, models: Path, **ray_o
     cancel = threading.Event()
     display = SweepDisplay()
     try:
-        with display, term_cancels(cancel), _new_cache_guard(db_path):
-            try:
-                outcomes = run_sweep(grid, engine, db_path=db_path, models_dir=models, emit=display.handle,
-                                     cancel=cancel)
-            except KeyboardInterrupt:
-                cancel.set()
-                click.echo("cancelled; finished generations are kept (the same command resumes)", err=True)
-                sys.exit(130)
+        with _new_cache_guard(db_path):  # a new cache that never got a run is removed again, even on exit 2
+            with display, term_cancels(cancel):
+                try:
+                    outcomes = run_sweep(grid, engine, db_path=db_path, models_dir=models, emit=display.handle,
+                                         cancel=cancel)
+                except KeyboardInterrupt:
+                    cancel.set()
+                    click.echo("cancelled; finished generations are kept (the same command resumes)", err=True)
+                    sys.exit(130)
+            _report_sweep(outcomes, db_path, grid.rules)
     finally:
         engine.close()
+
+
+def _report_sweep(outcomes: Sequence[Any], db_path: Path, rules: str) -> None:
+    """The score table of every finished cell, a summary, one line per failed cell; exit 2 / 130 / 1 (a bug)."""
     ids = [o.run_id for o in outcomes if o.status in ("finished", "skipped") and o.run_id is not None]
     if ids:
-        _print_table(db_path, ids, grid.rules)
+        _print_table(db_path, ids, rules)
     count = {s: sum(o.status == s for o in outcomes) for s in ("finished", "skipped", "failed", "cancelled")}
     click.echo(f"sweep: {count['finished']} finished, {count['skipped']} done before, {count['failed']} failed, "
                f"{count['cancelled']} cancelled; {sum(o.generated for o in outcomes)} generations made", err=True)

@@ -162,6 +162,9 @@ def test_cli_sweep_skips_what_run_made_and_names_a_broken_cell(tmp_path: Path) -
     save_tiny_llama(models / "broken")
     (models / "broken" / "tokenizer.json").write_text('{"version": "1.0", "model": 42}')
     common = ["--dimensions", "advglue", "--limit", "2", "--device", "cpu", "--db", str(db), "--models-dir", str(models)]
+    res = _sweep("--models", "broken", *common)  # every cell failed: the new cache is not left behind
+    assert res.exit_code == 2 and "0 finished, 0 done before, 1 failed" in res.output, res.output
+    assert not db.exists()
     res = CliRunner().invoke(main, ["run", "--model", "tiny", "--compression", "rtn-4b-g32", *common])
     assert res.exit_code == 0, res.output
     res = _sweep("--models", "tiny", "--compression", "rtn-4b-g32", "--seeds", "0,1", *common)
@@ -187,6 +190,19 @@ def test_engine_ray_without_ray_says_how_to_install_it(tmp_path: Path, monkeypat
     assert res.exit_code == 2
     (error,) = _error_lines(res.output)
     assert "pip install 'ctrust-tui[ray]'" in error
+
+
+def test_engine_ray_with_every_cell_done_starts_no_ray(tmp_path: Path, monkeypatch) -> None:
+    models, db = tmp_path / "models", tmp_path / "cache.db"
+    stub_model(models, "m")
+    grid = build_grid({"models": "m", "compression": "none", "seeds": "0,1", "dimensions": "ethics", "limit": 3})
+    run_sweep(grid, LocalEngine(FakeFactory()), db_path=db, models_dir=models, emit=lambda c, e: None)
+    monkeypatch.setitem(sys.modules, "ray", None)  # Ray is not even importable
+    monkeypatch.setattr("ctrust_tui.sweep.check_models", lambda grid, models: None)
+    res = _sweep("--engine", "ray", "--models", "m", "--seeds", "0,1", "--dimensions", "ethics", "--limit", "3",
+                 "--db", str(db), "--models-dir", str(models))
+    assert res.exit_code == 0, res.output
+    assert "Ray is not started" in res.output and "0 finished, 2 done before" in res.output
 
 
 def test_unreachable_ray_address_is_one_line(tmp_path: Path, monkeypatch) -> None:

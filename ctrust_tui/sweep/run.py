@@ -161,8 +161,13 @@ def check_models(grid: Grid, models_dir: Path) -> None:
 def run_sweep(grid: Grid, engine: Engine, *, db_path: Path, models_dir: Path, emit: CellEmit,
               cancel: threading.Event | None = None) -> list[CellOutcome]:
     """Run every cell; returns one outcome per cell, in grid order. Never raises for a failing cell."""
+    from ..store import open_store
+
     cancel = cancel or threading.Event()
     cells = grid.cells()
+    # create (or migrate) the cache here, once: cell threads opening a new file at the same moment
+    # race on its schema and WAL switch ("database is locked")
+    open_store(db_path).close()
     for cell in cells:
         emit(cell, CellStatus("queued"))
 
