@@ -434,7 +434,6 @@ def run(ctx: click.Context, model: str, compression: str, dimensions: str, profi
     from .compress.spec import parse_specs
     from .progress import RunDisplay
     from .runner import RunConfig, Runner
-    from .store import open_store
     from .trust import parse_dimensions
     from .trust.prompt_format import parse_prompt_format
 
@@ -442,14 +441,8 @@ def run(ctx: click.Context, model: str, compression: str, dimensions: str, profi
     fmt = parse_prompt_format(prompt_format)
     specs = parse_specs(compression)
     dims = parse_dimensions(dimensions)
-    check_positive(limit, "--limit")
-    check_positive(max_batch, "--max-batch")
-    check_seed(seed)
-    device = check_device(device)
-    calib = _calibration(calibration, nsamples, seqlen, seed, calib_precision)
-    db_path = _db(ctx, db)
-    if db_path.exists():
-        open_store(db_path).close()  # refuse a foreign / newer cache before loading any model
+    device, calib, db_path = _run_options(ctx, limit, max_batch, seed, device, calibration, nsamples, seqlen,
+                                          calib_precision, db)
     models = _models(ctx, models_dir)
     _check_model(model, models)  # a new cache is created only after this (and removed if the load fails)
     cfg = RunConfig(model=model, compressions=specs, dimensions=dims, profile=profile, seed=seed, device=device,
@@ -610,6 +603,24 @@ def _report_sweep(outcomes: Sequence[Any], db_path: Path, rules: str) -> None:
         sys.exit(2)
     if count["cancelled"]:
         sys.exit(130)
+
+
+def _run_options(ctx: click.Context, limit: int | None, max_batch: int | None, seed: int, device: str,
+                 calibration: str, nsamples: int, seqlen: int, calib_precision: str, db: Path | None
+                 ) -> tuple[str, Any, Path]:
+    """The checks `run` and `recommend` share, all before any model loads: (device, calibration, db path).
+    An existing cache that is foreign or newer is refused here too."""
+    from .store import open_store
+
+    check_positive(limit, "--limit")
+    check_positive(max_batch, "--max-batch")
+    check_seed(seed)
+    device = check_device(device)
+    calib = _calibration(calibration, nsamples, seqlen, seed, calib_precision)
+    db_path = _db(ctx, db)
+    if db_path.exists():
+        open_store(db_path).close()
+    return device, calib, db_path
 
 
 def _check_model(model: str, models_dir: Path) -> None:
@@ -869,7 +880,6 @@ def recommend(ctx: click.Context, model: str, compression: str, dimensions: str,
     from .progress import RunDisplay
     from .recommend import recommend as decide_specs
     from .runner import RunConfig, Runner
-    from .store import open_store
     from .tables import recommend_table
     from .trust import parse_dimensions
     from .trust.noninferiority import parse_alpha, parse_margins
@@ -882,14 +892,8 @@ def recommend(ctx: click.Context, model: str, compression: str, dimensions: str,
     dims = parse_dimensions(dimensions)
     margins = parse_margins(margin, known=dims)
     alpha = parse_alpha(alpha)
-    check_positive(limit, "--limit")
-    check_positive(max_batch, "--max-batch")
-    check_seed(seed)
-    device = check_device(device)
-    calib = _calibration(calibration, nsamples, seqlen, seed, calib_precision)
-    db_path = _db(ctx, db)
-    if db_path.exists():
-        open_store(db_path).close()
+    device, calib, db_path = _run_options(ctx, limit, max_batch, seed, device, calibration, nsamples, seqlen,
+                                          calib_precision, db)
     models = _models(ctx, models_dir)
     _check_model(model, models)
     cfg = RunConfig(model=model, compressions=(CompressionSpec(), *specs), dimensions=dims, profile=profile,
