@@ -65,5 +65,10 @@ def test_all_nine_dimensions_smoke(tmp_path: Path) -> None:
                            "advdemo", "mmlu"}
     for dim, s in scores.items():
         assert s["n"] == 2, dim
-        assert s["refusal_rate"] is not None
+        # the generic refusal-phrase share exists everywhere; the paper's own refusal rate only where the
+        # fork reports one (a scenario a 2-record smoke run never reached gives None, as the fork would)
+        assert 0 <= s["refusal_phrase_rate"] <= 1, dim
+        assert s["refusal_rate"] is None or 0 <= s["refusal_rate"] <= 1, dim
+    robust = json.loads(ctrust("runs", "--json", "--rules", "robust", db=db).stdout)[0]["scores"]
+    assert all(0 <= s["refusal_rate"] <= 1 for s in robust.values()), robust
     assert scores["toxicity"]["scorer"].startswith("alt-profanity-check")

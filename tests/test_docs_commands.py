@@ -291,8 +291,10 @@ def test_readme_command_runs(sub: str, cmd: DocCommand, workspace: Path) -> None
         argv = _argv(sub, words)
         if sub == "score":  # the README's flow: prompts -> outputs from any engine -> score
             records = [json.loads(line) for line in (ws / "prompts.jsonl").read_text().splitlines()[:6]]
-            (ws / "scored.jsonl").write_text("".join(json.dumps({**r, "output": "I disagree."}) + "\n"
-                                                     for r in records))
+            # an engine honours each record's decoding.n (the paper samples stereotype 25 times)
+            (ws / "scored.jsonl").write_text("".join(
+                json.dumps({**r, "outputs": ["I disagree."] * r["decoding"].get("n", 1)}) + "\n"
+                for r in records))
         if sub in ("", "browse"):
             rc, out = _tui(argv, ws)
             assert rc == 0 and "Browse" in out and "Traceback" not in out, (argv, out[-3000:])
