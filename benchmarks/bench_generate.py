@@ -83,7 +83,8 @@ def _fallback_tokenizer(texts: list[str]):
 def load(args, texts: list[str]):
     import torch
 
-    from ctrust_tui.engine.device import pick_device, pick_dtype
+    from ctrust_tui.engine.device import pick_device
+    from ctrust_tui.engine.dtype import resolve_dtype
 
     dev = pick_device(args.device)
     if not args.synthetic_1b:
@@ -103,7 +104,7 @@ def load(args, texts: list[str]):
     cfg = LlamaConfig(hidden_size=2048, intermediate_size=5632, num_hidden_layers=args.synthetic_layers, num_attention_heads=32,
                       num_key_value_heads=4, vocab_size=len(tok), max_position_embeddings=4096,
                       pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=None)
-    dtype = pick_dtype(dev)
+    dtype = resolve_dtype(args.dtype, dev, None).dtype if dev.type != "cpu" else resolve_dtype("fp32" if args.dtype == "auto" else args.dtype, dev).dtype
     torch.manual_seed(0)
     with torch.device(dev):
         model = LlamaForCausalLM(cfg).to(dtype).eval()

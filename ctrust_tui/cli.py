@@ -23,7 +23,8 @@ from typing import Any, Iterator, Sequence
 import click
 
 from . import __version__
-from .device import DEVICE_HELP
+from .compress.types import CALIBRATION_PRECISION_HELP, CALIBRATION_PRECISIONS
+from .device import DEVICE_HELP, DTYPE_CHOICES, DTYPE_HELP
 from .errors import CtrustError
 from .paths import default_db_path
 from .paths import models_dir as default_models_dir
@@ -340,10 +341,12 @@ calib_options = [
     click.option("--nsamples", default=32, show_default=True, type=int, help="Calibration samples (paper: 128)."),
     click.option("--seqlen", default=512, show_default=True, type=int, help="Tokens per sample (paper: 2048)."),
     click.option("--calib-precision", "calib_precision", default="auto", show_default=True,
-                 type=click.Choice(["auto", "fp32", "bf16"]),
-                 help="Precision of GPTQ/SparseGPT/Wanda calibration forwards: auto = bf16 on CPUs with native "
-                      "bf16 (AVX512-BF16/AMX) and the model's bf16/fp16 on GPU; fp32 = float32 throughout."),
+                 type=click.Choice(CALIBRATION_PRECISIONS), help=CALIBRATION_PRECISION_HELP),
 ]
+
+
+dtype_option = click.option("--dtype", default="auto", show_default=True, type=click.Choice(DTYPE_CHOICES),
+                            help=DTYPE_HELP)
 
 
 def _apply(options: Sequence[Any]):
@@ -412,6 +415,7 @@ def compress(ctx: click.Context, model: str, spec: str, calibration: str, nsampl
 @click.option("--profile", default="smoke", show_default=True, type=click.Choice(["smoke", "quick", "paper"]))
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@dtype_option
 @click.option("--toxicity-scorer", default=None, help="profanity (default) | perspective | PATH to a local HF classifier")
 @click.option("--limit", default=None, type=int, help="At most N prompts per dimension (quick looks).")
 @click.option("--max-batch", default=None, type=int, help="Cap the generation batch size.")
@@ -424,7 +428,7 @@ def compress(ctx: click.Context, model: str, spec: str, calibration: str, nsampl
 @models_option
 @click.pass_context
 def run(ctx: click.Context, model: str, compression: str, dimensions: str, profile: str, seed: int, device: str,
-        toxicity_scorer: str | None, limit: int | None, max_batch: int | None, rules: str, prompt_format: str,
+        dtype: str, toxicity_scorer: str | None, limit: int | None, max_batch: int | None, rules: str, prompt_format: str,
         calibration: str, nsamples: int, seqlen: int, calib_precision: str, db: Path | None,
         models_dir: Path | None) -> None:
     """Evaluate MODEL under each compression spec on the chosen trust dimensions.
@@ -442,13 +446,13 @@ def run(ctx: click.Context, model: str, compression: str, dimensions: str, profi
     specs = parse_specs(compression)
     dims = parse_dimensions(dimensions)
     device, calib, db_path = _run_options(ctx, limit, max_batch, seed, device, calibration, nsamples, seqlen,
-                                          calib_precision, db)
+                                          calib_precision, db, dtype)
     models = _models(ctx, models_dir)
     _check_model(model, models)  # a new cache is created only after this (and removed if the load fails)
     cfg = RunConfig(model=model, compressions=specs, dimensions=dims, profile=profile, seed=seed, device=device,
                     calibration=calib, toxicity_scorer=toxicity_scorer,
                     db_path=db_path, models_dir=models, max_batch=max_batch, limit=limit,
-                    rules=rule_set, prompt_format=fmt)
+                    rules=rule_set, prompt_format=fmt, dtype=dtype)
     cancel = threading.Event()
     display = RunDisplay()
     runner = Runner(cfg, display.handle, cancel=cancel)
@@ -472,7 +476,7 @@ def run(ctx: click.Context, model: str, compression: str, dimensions: str, profi
 
 # ---------------------------------------------------------------------------------------
 # flags that are grid fields (a --grid file's keys of the same name); the rest configure the engine
-_GRID_FLAGS = ("models", "compression", "dimensions", "profile", "seeds", "limit", "max_batch", "device", "rules",
+_GRID_FLAGS = ("models", "compression", "dimensions", "profile", "seeds", "limit", "max_batch", "device", "dtype", "rules",
                "prompt_format", "toxicity_scorer", "calibration", "nsamples", "seqlen", "calib_seed",
                "calib_precision")
 
@@ -489,6 +493,7 @@ _GRID_FLAGS = ("models", "compression", "dimensions", "profile", "seeds", "limit
 @click.option("--limit", default=None, type=int, help="At most N prompts per dimension.")
 @click.option("--max-batch", default=None, type=int, help="Cap the generation batch size.")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | mps (on each worker)")
+@dtype_option
 @click.option("--toxicity-scorer", default=None, help="profanity (default) | perspective | PATH")
 @_rules_option()
 @click.option("--prompt-format", "prompt_format", default="model", show_default=True,
@@ -536,6 +541,8 @@ def sweep(ctx: click.Context, grid_file: Path | None, engine: str, address: str 
     if cpus_per_worker <= 0 or (gpus_per_worker is not None and gpus_per_worker < 0) or max_retries < 0:
         raise CtrustError("--cpus-per-worker must be > 0, --gpus-per-worker >= 0 and --max-retries >= 0")
     check_positive(max_cells, "--max-cells")
+    if engine == "local":  # Ray workers check their own device
+        _check_dtype(grid.dtype, grid.device)
     db_path = _db(ctx, db)
     if db_path.exists():
         from .store import open_store
@@ -605,9 +612,18 @@ def _report_sweep(outcomes: Sequence[Any], db_path: Path, rules: str) -> None:
         sys.exit(130)
 
 
+def _check_dtype(dtype: str, device: str) -> None:
+    """An explicit --dtype the device cannot run is refused before any compression or load."""
+    if dtype != "auto":
+        from .device import pick_device
+        from .engine.dtype import check_supported
+
+        check_supported(dtype, pick_device(device))
+
+
 def _run_options(ctx: click.Context, limit: int | None, max_batch: int | None, seed: int, device: str,
-                 calibration: str, nsamples: int, seqlen: int, calib_precision: str, db: Path | None
-                 ) -> tuple[str, Any, Path]:
+                 calibration: str, nsamples: int, seqlen: int, calib_precision: str, db: Path | None,
+                 dtype: str = "auto") -> tuple[str, Any, Path]:
     """The checks `run` and `recommend` share, all before any model loads: (device, calibration, db path).
     An existing cache that is foreign or newer is refused here too."""
     from .store import open_store
@@ -616,6 +632,7 @@ def _run_options(ctx: click.Context, limit: int | None, max_batch: int | None, s
     check_positive(max_batch, "--max-batch")
     check_seed(seed)
     device = check_device(device)
+    _check_dtype(dtype, device)
     calib = _calibration(calibration, nsamples, seqlen, seed, calib_precision)
     db_path = _db(ctx, db)
     if db_path.exists():
@@ -852,7 +869,8 @@ def compare(ctx: click.Context, run_a: int, run_b: int, margin: str | None, alph
 @_apply(decision_options)
 @_rules_option()
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | mps")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@dtype_option
 @click.option("--toxicity-scorer", default=None, help="profanity (default) | perspective | PATH to a local HF classifier")
 @click.option("--limit", default=None, type=int, help="At most N prompts per dimension (quick looks).")
 @click.option("--max-batch", default=None, type=int, help="Cap the generation batch size.")
@@ -865,7 +883,7 @@ def compare(ctx: click.Context, run_a: int, run_b: int, margin: str | None, alph
 @models_option
 @click.pass_context
 def recommend(ctx: click.Context, model: str, compression: str, dimensions: str, profile: str, margin: str | None,
-              alpha: float, rules: str, seed: int, device: str, toxicity_scorer: str | None, limit: int | None,
+              alpha: float, rules: str, seed: int, device: str, dtype: str, toxicity_scorer: str | None, limit: int | None,
               max_batch: int | None, as_json: bool, adaptive: bool, calibration: str, nsamples: int, seqlen: int,
               calib_precision: str, db: Path | None, models_dir: Path | None) -> None:
     """The most compressed spec that is non-inferior to MODEL on every dimension.
@@ -893,12 +911,12 @@ def recommend(ctx: click.Context, model: str, compression: str, dimensions: str,
     margins = parse_margins(margin, known=dims)
     alpha = parse_alpha(alpha)
     device, calib, db_path = _run_options(ctx, limit, max_batch, seed, device, calibration, nsamples, seqlen,
-                                          calib_precision, db)
+                                          calib_precision, db, dtype)
     models = _models(ctx, models_dir)
     _check_model(model, models)
     cfg = RunConfig(model=model, compressions=(CompressionSpec(), *specs), dimensions=dims, profile=profile,
                     seed=seed, device=device, calibration=calib, toxicity_scorer=toxicity_scorer, db_path=db_path,
-                    models_dir=models, max_batch=max_batch, limit=limit, rules=rule_set)
+                    models_dir=models, max_batch=max_batch, limit=limit, rules=rule_set, dtype=dtype)
     cancel = threading.Event()
     display = RunDisplay()
     extra: dict[str, Any] = {"profile": profile, "model": model}

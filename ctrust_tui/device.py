@@ -17,6 +17,11 @@ if TYPE_CHECKING:
 
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
 DEVICE_HELP = "auto | cpu | cuda[:N] | mps (auto: CUDA, then MPS, then CPU)"
+# the precision a model generates in (engine.dtype chooses and measures; these names serve CLI and TUI)
+DTYPE_CHOICES: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
+DTYPE_HELP = ("auto | fp32 | bf16 | fp16 (auto: bf16 on CUDA, fp16 on MPS; on a CPU whichever of fp32 and bf16 a "
+              "short benchmark of the model's matmuls finds faster here, measured once and cached; "
+              "CTRUST_DTYPE sets what auto means)")
 
 
 def validate_device(requested: str | None) -> str:

@@ -81,6 +81,8 @@ class RunDisplay:
             info = ev.info
             self.line(f"loaded {ev.compression} on {info.get('device')} ({info.get('dtype')}, "
                       f"{info.get('memory_bytes', 0) / 1e6:.0f} MB, {info.get('load_seconds')} s)")
+            if str(info.get("dtype_choice", "")).startswith("auto:"):  # the CPU probe's measurement
+                self.line(f"dtype {info['dtype_choice']}")
         elif isinstance(ev, RunStarted):
             self.tasks.clear()
             verb = "resuming" if ev.resumed else "starting"

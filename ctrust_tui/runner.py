@@ -66,6 +66,7 @@ class RunConfig:
     limit: int | None = None  # cap on prompts per dimension (tests, demos)
     rules: str = DEFAULT_RULES  # the rule set events and the final table report; both sets are stored
     prompt_format: str = MODEL  # "model" (the model's chat template) | "fork" | "fork:<template>"
+    dtype: str = "auto"  # auto | fp32 | bf16 | fp16 (engine.dtype: auto measures fp32 vs bf16 on a CPU)
     # adaptive evaluation (adaptive.py): evaluate only this stratified prefix (share of its prompts) of each
     # dimension; the run's identity is the whole ordered set, so successive rounds grow one run
     fractions: tuple[tuple[str, float], ...] | None = None
@@ -110,7 +111,7 @@ def real_backend(model: ModelRef, spec: CompressionSpec, cfg: RunConfig,
         # same spec (a newer ctrust, another calibration precision) never reuses stale outputs;
         # a variant packed in place keeps its fake-quant key (compress.cache.cache_fingerprint)
         weights_fp = compressed.fingerprint or model_fingerprint(path)
-    loaded = load_model(path, spec, cfg.device)
+    loaded = load_model(path, spec, cfg.device, dtype=cfg.dtype)
     return EngineBackend(loaded, model_fingerprint=weights_fp, compression=compression_label(spec, cfg.calibration),
                          max_batch=cfg.max_batch, info=info, prompt_format=cfg.prompt_format)
 
@@ -167,6 +168,15 @@ class GenerationPlan:
         return self.needed_by.get(key) or [self.slots[key].record]
 
 
+LEGACY_DTYPE = "float32"  # what every run before --dtype generated in on CPU: absent from keys and settings
+
+
+def backend_dtype(backend: Backend) -> str:
+    """The precision the backend generates in ("float32", "bfloat16", "float16"): part of every
+    generation key, so outputs of different precisions are never mixed in the cache."""
+    return str(backend.info.get("dtype") or LEGACY_DTYPE)
+
+
 def plan_generations(store: Store, backend: Backend, label: str, records: Sequence[PromptRecord],
                      seed: int, prompt_format: str = MODEL) -> GenerationPlan:
     """Render each record once, key each sample by (weights, label, prompt, decoding, sample, seed), read the cache."""
@@ -182,7 +192,7 @@ def plan_generations(store: Store, backend: Backend, label: str, records: Sequen
         keys = []
         for s in range(rec.decoding.n):
             k = generation_key(backend.model_fingerprint, label, rendered, rec.decoding.to_dict(), s, seed,
-                               prompt_format=prompt_format)
+                               prompt_format=prompt_format, dtype=backend_dtype(backend))
             keys.append(k)
             needed_by.setdefault(k, []).append(rec)
             if k not in slots:
@@ -352,6 +362,8 @@ class Runner:
                 settings["adaptive"] = "stratified-prefix"
             if cfg.prompt_format != MODEL:  # absent for the default, so earlier runs keep their identity
                 settings["prompt_format"] = str(backend.info.get("prompt_format", cfg.prompt_format))
+            if backend_dtype(backend) != LEGACY_DTYPE:  # likewise: float32 runs keep their identity
+                settings["dtype"] = backend_dtype(backend)
             # one writer per run: a second process with these settings waits here, then resumes
             lock.acquire(settings, notice=lambda m: self.emit(Notice(m, "warning")), should_stop=self.cancelled)
             store.upsert_model(backend.model_fingerprint, model.name,

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
+
+# Tests compare generations with fp32 references: pin what `--dtype auto` means (engine.dtype reads
+# it, subprocesses inherit it), so a CI machine where bf16 happens to be faster runs the same
+# precision as every other. Tests of the auto rule itself clear it.
+os.environ.setdefault("CTRUST_DTYPE", "fp32")
 
 
 @pytest.fixture

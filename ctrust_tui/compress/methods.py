@@ -134,7 +134,8 @@ def apply_method(
         raise CtrustError(f"{spec}: needs calibration token ids [nsamples, seqlen]")
     device = torch.device(device) if device is not None else default_device()
     param_dtype = next(model.parameters()).dtype
-    fdt = forward_dtype(precision, device, param_dtype) if needs_calibration(spec) else None
+    fdt = (forward_dtype(precision, device, param_dtype, config=getattr(model, "config", None))
+           if needs_calibration(spec) else None)
     label = str(spec)
     t0 = time.perf_counter()
     true_seq = False

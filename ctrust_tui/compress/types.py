@@ -7,6 +7,10 @@ from typing import Callable
 
 CALIBRATION_SOURCES = ("c4", "wikitext2")
 CALIBRATION_PRECISIONS = ("auto", "fp32", "bf16")
+CALIBRATION_PRECISION_HELP = (
+    "Precision of the GPTQ/SparseGPT/Wanda calibration forwards: auto = bf16 where a short benchmark of the "
+    "model's matmuls finds it faster than fp32 on this CPU (measured once, cached; the same rule as --dtype "
+    "auto) and the model's bf16/fp16 on GPU; fp32 = float32 throughout; bf16 = bf16 autocast even where slower")
 MIN_SEQLEN = 16  # shorter windows give attention almost no context to calibrate on
 
 
@@ -19,9 +23,9 @@ class CalibrationConfig:
     `wikitext2`, or a path to a .txt / .jsonl file (jsonl: a "text" field per line).
 
     `precision` is the matrix-product precision of the calibration forward passes of GPTQ,
-    SparseGPT and Wanda (`compress/precision.py`): `auto` runs them in bfloat16 on CPUs with
-    native bf16 instructions (as the references run them in fp16 on a GPU; on a GPU the model
-    is loaded in bf16/fp16 anyway), `fp32` keeps every product in float32, `bf16` forces
+    SparseGPT and Wanda (`compress/precision.py`): `auto` runs them in bfloat16 where bf16 is
+    measured faster than float32 on this CPU (`engine.dtype`; as the references run them in fp16
+    on a GPU; on a GPU the model is loaded in bf16/fp16 anyway), `fp32` keeps every product in float32, `bf16` forces
     bfloat16. Statistics, Hessians and weight updates are always float32; AWQ's search always
     runs in the model's dtype.
     """

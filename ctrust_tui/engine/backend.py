@@ -35,6 +35,7 @@ class EngineBackend:
         self.info = {
             "device": str(loaded.device),
             "dtype": str(loaded.dtype).replace("torch.", ""),
+            "dtype_choice": loaded.dtype_reason,
             "load_seconds": round(loaded.load_seconds, 2),
             "memory_bytes": loaded.memory_bytes,
             "prompt_format": f"fork:{self._fork.name}" if self._fork else MODEL,

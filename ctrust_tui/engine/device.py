@@ -1,5 +1,5 @@
-"""dtype choice per device (half precision on accelerators, fp32 on CPU); the device itself is
-picked by `ctrust_tui.device.pick_device`, the one picker, re-exported here for the engine."""
+"""Device memory for batch sizing; the device itself is picked by `ctrust_tui.device.pick_device`,
+the one picker, re-exported here for the engine. The dtype is chosen in `engine.dtype`."""
 
 from __future__ import annotations
 
@@ -7,14 +7,7 @@ import torch
 
 from ..device import pick_device
 
-__all__ = ["free_memory_bytes", "pick_device", "pick_dtype"]
-
-def pick_dtype(device: torch.device) -> torch.dtype:
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "mps":
-        return torch.float16
-    return torch.float32
+__all__ = ["free_memory_bytes", "pick_device"]
 
 
 def free_memory_bytes(device: torch.device) -> int | None:

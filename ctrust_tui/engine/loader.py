@@ -20,7 +20,8 @@ from ..compress.packed import is_packed_folder
 from ..compress.spec import CompressionSpec
 from ..errors import CtrustError
 from ..modelstore import check_model_folder
-from .device import pick_device, pick_dtype
+from .device import pick_device
+from .dtype import DtypeChoice, resolve_dtype
 
 
 @dataclass
@@ -35,6 +36,7 @@ class LoadedModel:
     spec: CompressionSpec
     load_seconds: float
     memory_bytes: int
+    dtype_reason: str = ""  # how the dtype was chosen (requested, or the CPU probe's measurement)
 
 
 def model_memory_bytes(model: Any) -> int:
@@ -59,8 +61,23 @@ def _one_line(exc: BaseException) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
-def load_model(path: Path, spec: CompressionSpec | None = None, device: str | None = "auto") -> LoadedModel:
-    """Load `path` for inference. `spec` matters only for bnb (load-time quantization)."""
+def _choose_dtype(path: Path, dev: torch.device, requested: str) -> DtypeChoice:
+    """`--dtype` resolved before loading: the CPU probe needs only the config's shapes."""
+    config = None
+    if (requested or "auto") == "auto" and dev.type == "cpu":
+        from transformers import AutoConfig
+
+        try:
+            config = AutoConfig.from_pretrained(str(path), trust_remote_code=False)
+        except Exception as exc:  # the load below reports a damaged folder with its own line
+            raise CtrustError(f"cannot read the model config in {path}: {_one_line(exc)}") from exc
+    return resolve_dtype(requested, dev, config)
+
+
+def load_model(path: Path, spec: CompressionSpec | None = None, device: str | None = "auto",
+               dtype: str = "auto") -> LoadedModel:
+    """Load `path` for inference in `dtype` (auto | fp32 | bf16 | fp16, engine.dtype).
+    `spec` matters only for bnb (load-time quantization)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -69,9 +86,9 @@ def load_model(path: Path, spec: CompressionSpec | None = None, device: str | No
     spec = spec or CompressionSpec()
     check_model_folder(path)  # custom code, pickle-only weights, links out: refused before loading
     dev = pick_device(device)
-    dtype = pick_dtype(dev)
+    choice = _choose_dtype(path, dev, dtype)
     started = time.time()
-    kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": False}
+    kwargs: dict[str, Any] = {"dtype": choice.dtype, "trust_remote_code": False}
     packed = is_packed_folder(path)
     if packed:
         from transformers import CompressedTensorsConfig
@@ -86,7 +103,7 @@ def load_model(path: Path, spec: CompressionSpec | None = None, device: str | No
                               f"{spec} quantizes a dense model at load time: use its base model")
         from ..compress.bnb import bnb_quantization_config
 
-        kwargs["quantization_config"] = bnb_quantization_config(spec, dtype)
+        kwargs["quantization_config"] = bnb_quantization_config(spec, choice.dtype)
         kwargs["device_map"] = "cpu" if dev.type == "cpu" else {"": dev.index or 0}
     try:
         with _quiet(packed):
@@ -103,4 +120,5 @@ def load_model(path: Path, spec: CompressionSpec | None = None, device: str | No
     tokenizer.padding_side = "left"
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return LoadedModel(model, tokenizer, dev, dtype, path, spec, time.time() - started, model_memory_bytes(model))
+    return LoadedModel(model, tokenizer, dev, choice.dtype, path, spec, time.time() - started,
+                       model_memory_bytes(model), choice.reason)

@@ -29,11 +29,13 @@ def now() -> str:
 
 
 def generation_key(model_fingerprint: str, compression: str, rendered_prompt: str, decoding: Mapping[str, Any],
-                   sample_index: int, seed: int, *, prompt_format: str = "model") -> str:
+                   sample_index: int, seed: int, *, prompt_format: str = "model", dtype: str = "float32") -> str:
     """Content address of one generation: same inputs, same key, never generated twice.
 
     A non-default prompt format is part of the key even though it already changes the rendered
-    text: the fork's templates also post-process the output (stop-string cut)."""
+    text: the fork's templates also post-process the output (stop-string cut). The dtype the model
+    ran in is part of it unless float32 (what every earlier key was made in on CPU, so those keys
+    stay valid)."""
     payload = {
         "model": model_fingerprint,
         "compression": compression,
@@ -44,6 +46,8 @@ def generation_key(model_fingerprint: str, compression: str, rendered_prompt: st
     }
     if prompt_format != "model":
         payload["prompt_format"] = prompt_format
+    if dtype != "float32":
+        payload["dtype"] = dtype
     return sha256_hex(canonical_json(payload))[:40]
 
 

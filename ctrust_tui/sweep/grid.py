@@ -25,6 +25,7 @@ from typing import Any, Mapping
 
 from ..compress.spec import CompressionSpec, parse_specs
 from ..compress.types import CALIBRATION_PRECISIONS, CALIBRATION_SOURCES, CalibrationConfig
+from ..device import DTYPE_CHOICES
 from ..errors import CtrustError
 from ..runner import RunConfig
 from ..trust import get_profile, parse_dimensions
@@ -42,6 +43,7 @@ KEYS = {
     "limit": "at most N prompts per dimension",
     "max_batch": "generation batch cap",
     "device": "auto | cpu | cuda | mps",
+    "dtype": "auto | fp32 | bf16 | fp16 (auto: measured on each worker)",
     "rules": "paper | robust (the rule set shown; both are stored)",
     "prompt_format": "model | fork | fork:TEMPLATE",
     "toxicity_scorer": "profanity | perspective | PATH",
@@ -76,6 +78,7 @@ class Grid:
     limit: int | None = None
     max_batch: int | None = None
     device: str = "auto"
+    dtype: str = "auto"
     rules: str = DEFAULT_RULES
     prompt_format: str = MODEL
     toxicity_scorer: str | None = None
@@ -90,7 +93,7 @@ class Grid:
                          profile=self.profile, seed=cell.seed, device=self.device, calibration=self.calibration,
                          toxicity_scorer=self.toxicity_scorer, db_path=db_path, models_dir=models_dir,
                          max_batch=self.max_batch, limit=self.limit, rules=self.rules,
-                         prompt_format=self.prompt_format)
+                         prompt_format=self.prompt_format, dtype=self.dtype)
 
 
 def _words(value: Any, key: str) -> list[str]:
@@ -161,11 +164,18 @@ def build_grid(values: Mapping[str, Any]) -> Grid:
         models=models, compressions=specs, dimensions=dims, seeds=seeds, profile=profile,
         limit=_opt_int(raw.get("limit"), "limit"), max_batch=_opt_int(raw.get("max_batch"), "max_batch"),
         device=check_device(_str(raw.get("device", "auto"), "device")),
+        dtype=_dtype(_str(raw.get("dtype", "auto"), "dtype")),
         rules=parse_rules(_str(raw.get("rules", DEFAULT_RULES), "rules")),
         prompt_format=parse_prompt_format(_str(raw.get("prompt_format", MODEL), "prompt_format")),
         toxicity_scorer=None if scorer is None else _str(scorer, "toxicity_scorer"),
         calibration=calibration,
     )
+
+
+def _dtype(value: str) -> str:
+    if value not in DTYPE_CHOICES:
+        raise CtrustError(f"grid: dtype {value!r}: choose {', '.join(DTYPE_CHOICES)}")
+    return value
 
 
 def read_grid_file(path: Path) -> dict[str, Any]:

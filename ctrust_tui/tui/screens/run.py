@@ -152,7 +152,8 @@ class RunScreen(CtrustScreen):
                         dimensions=tuple(request["dimensions"]), profile=request["profile"], seed=request["seed"],
                         device=request["device"], calibration=request["calibration"], db_path=self.capp.db_path,
                         models_dir=self.capp.models_dir, limit=request["limit"],
-                        rules=request.get("rules", DEFAULT_RULES), prompt_format=request.get("prompt_format", MODEL))
+                        rules=request.get("rules", DEFAULT_RULES), prompt_format=request.get("prompt_format", MODEL),
+                        dtype=request.get("dtype", "auto"))
         with EventBatcher(lambda evs: self.post_message(EventBatch(evs)), rate=self.capp.batch_rate) as batcher:
             return Runner(cfg, batcher.emit, cancel=self.cancel_event, backend_factory=factory).execute()
 

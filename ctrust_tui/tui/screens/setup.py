@@ -31,8 +31,8 @@ from textual.widgets import (
 from textual.widgets.option_list import Option
 
 from ...compress.spec import BNB_VARIANTS, METHODS, NM_PATTERNS, CompressionSpec, parse_specs, validate
-from ...compress.types import CALIBRATION_PRECISIONS, CALIBRATION_SOURCES
-from ...device import DEVICES
+from ...compress.types import CALIBRATION_PRECISION_HELP, CALIBRATION_PRECISIONS, CALIBRATION_SOURCES
+from ...device import DEVICES, DTYPE_CHOICES, DTYPE_HELP
 from ...errors import CtrustError
 from ...modelstore import DEFAULT_MODEL, human_size, list_models
 from ...textsafe import safe_text
@@ -65,10 +65,6 @@ def _is_ratio(text: str) -> bool:
 
 
 SPARSITY = Function(_is_ratio, "sparsity must be a number in (0, 1), e.g. 0.5 or 50%")
-PRECISION_HELP = ("Precision of the GPTQ/SparseGPT/Wanda calibration forwards: auto = bf16 on CPUs with native "
-                  "bf16 (AVX512-BF16/AMX) and the model's bf16/fp16 on GPU; fp32 = float32 throughout; "
-                  "bf16 = bf16 autocast even where it is emulated")
-
 
 def dimension_label(dim_id: str) -> str:
     return f"{dim_id} — {dimension_meta(dim_id).title}"
@@ -126,7 +122,7 @@ class SetupScreen(CtrustScreen):
                 with Horizontal(classes="row", id="row-precision"):
                     yield Label("precision", classes="field")
                     yield Select([(p, p) for p in CALIBRATION_PRECISIONS], id="precision", value="auto",
-                                 allow_blank=False, tooltip=PRECISION_HELP)
+                                 allow_blank=False, tooltip=CALIBRATION_PRECISION_HELP)
                 yield Static(id="spec-preview", classes="validation")
                 yield Button("Add to queue (a)", id="add", variant="primary")
                 yield Input(placeholder="…or type specs: none, gptq-4b-g128, wanda-2:4", id="specs")
@@ -142,6 +138,10 @@ class SetupScreen(CtrustScreen):
                 with Horizontal(classes="row"):
                     yield Label("device", classes="field")
                     yield Select([(d, d) for d in DEVICES], id="device", value="auto", allow_blank=False)
+                with Horizontal(classes="row"):
+                    yield Label("dtype", classes="field")
+                    yield Select([(d, d) for d in DTYPE_CHOICES], id="dtype", value="auto", allow_blank=False,
+                                 tooltip=DTYPE_HELP)
                 with Horizontal(classes="row"):
                     yield Label("rules", classes="field")
                     yield Select([(RULE_LABELS[r], r) for r in RULE_SETS], id="rules", value=DEFAULT_RULES,
@@ -376,6 +376,7 @@ class SetupScreen(CtrustScreen):
             "dimensions": dims,
             "profile": str(self.query_one("#profile", Select).value),
             "device": str(self.query_one("#device", Select).value),
+            "dtype": str(self.query_one("#dtype", Select).value),
             "seed": seed,
             "limit": limit,
             "calibration": calibration,
