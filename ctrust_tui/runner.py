@@ -40,6 +40,7 @@ from .events import (
 )
 from .modelstore import ModelRef, resolve_model
 from .store import Store, generation_key, open_store
+from .store.db import engine_tag
 from .store.runlock import RunLock
 from .trust import JudgeContext, get_dimension, get_profile
 from .trust.prompt_format import MODEL
@@ -156,6 +157,7 @@ class GenerationPlan:
     # cache key -> every record that needs it: two records whose rendered prompt and decoding are
     # identical (a scenario repeated under another name) share one generation, generated once
     needed_by: dict[str, list[PromptRecord]] = field(default_factory=dict)
+    engine: str = ""  # store.db.engine_tag of the backend's dtype and prompt format, written with each output
 
     @property
     def missing(self) -> list[GenRequest]:
@@ -175,6 +177,17 @@ def backend_dtype(backend: Backend) -> str:
     """The precision the backend generates in ("float32", "bfloat16", "float16"): part of every
     generation key, so outputs of different precisions are never mixed in the cache."""
     return str(backend.info.get("dtype") or LEGACY_DTYPE)
+
+
+def engine_settings(backend: Backend, prompt_format: str) -> dict[str, str]:
+    """The run settings that change outputs beyond model, spec and seed: dtype and prompt format,
+    each absent at its default so earlier runs keep their identity (and store.db.engine_tag '')."""
+    out: dict[str, str] = {}
+    if backend_dtype(backend) != LEGACY_DTYPE:
+        out["dtype"] = backend_dtype(backend)
+    if prompt_format != MODEL:
+        out["prompt_format"] = str(backend.info.get("prompt_format", prompt_format))
+    return out
 
 
 def plan_generations(store: Store, backend: Backend, label: str, records: Sequence[PromptRecord],
@@ -199,7 +212,8 @@ def plan_generations(store: Store, backend: Backend, label: str, records: Sequen
                 slots[k] = Slot(rec, s, rhash)
                 requests.append(GenRequest(k, rendered, rec.decoding, s, seed))
         keys_of[rec.key] = keys
-    return GenerationPlan(label, seed, requests, slots, keys_of, store.cached_outputs(slots), needed_by)
+    return GenerationPlan(label, seed, requests, slots, keys_of, store.cached_outputs(slots), needed_by,
+                          engine_tag(engine_settings(backend, prompt_format)))
 
 
 def generate_cached(store: Store, backend: Backend, plan: GenerationPlan, *, cancel: Callable[[], bool],
@@ -220,6 +234,7 @@ def generate_cached(store: Store, backend: Backend, plan: GenerationPlan, *, can
                 "prompt_key": slot.record.key, "rendered_hash": slot.rendered_hash,
                 "decoding": slot.record.decoding.to_dict(), "sample_index": slot.sample, "seed": plan.seed,
                 "output": res.text, "n_tokens": res.n_tokens, "finish": res.finish, "seconds": res.seconds,
+                "engine": plan.engine,
             })
         store.put_generations(rows)
         for res in results:
@@ -360,10 +375,7 @@ class Runner:
             }
             if fractions is not None:  # absent otherwise, so earlier runs keep their identity
                 settings["adaptive"] = "stratified-prefix"
-            if cfg.prompt_format != MODEL:  # absent for the default, so earlier runs keep their identity
-                settings["prompt_format"] = str(backend.info.get("prompt_format", cfg.prompt_format))
-            if backend_dtype(backend) != LEGACY_DTYPE:  # likewise: float32 runs keep their identity
-                settings["dtype"] = backend_dtype(backend)
+            settings.update(engine_settings(backend, cfg.prompt_format))
             # one writer per run: a second process with these settings waits here, then resumes
             lock.acquire(settings, notice=lambda m: self.emit(Notice(m, "warning")), should_stop=self.cancelled)
             store.upsert_model(backend.model_fingerprint, model.name,

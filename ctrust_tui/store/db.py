@@ -51,6 +51,14 @@ def generation_key(model_fingerprint: str, compression: str, rendered_prompt: st
     return sha256_hex(canonical_json(payload))[:40]
 
 
+def engine_tag(settings: Mapping[str, Any]) -> str:
+    """What a run's generations have in common beyond model, compression, seed and prompt: the
+    dtype (absent = float32) and prompt format (absent = the model's template), as in its settings.
+    '' for the defaults, so every generation made before either existed keeps matching."""
+    parts = [f"{k}={settings[k]}" for k in ("dtype", "prompt_format") if settings.get(k)]
+    return ";".join(parts)
+
+
 @dataclass(frozen=True)
 class RunRow:
     id: int
@@ -245,6 +253,12 @@ class Store:
     def close(self) -> None:
         self.conn.close()
 
+    def _generations_have_engine(self) -> bool:
+        """False on a pre-v4 cache opened read-only (never migrated by a reader)."""
+        if not hasattr(self, "_has_engine"):
+            self._has_engine = any(r[1] == "engine" for r in self.conn.execute("PRAGMA table_info(generations)"))
+        return self._has_engine
+
     def __enter__(self) -> "Store":
         return self
 
@@ -345,12 +359,12 @@ class Store:
             ts = now()
             self.conn.executemany(
                 "INSERT OR IGNORE INTO generations(key, model_fingerprint, compression, prompt_key, rendered_hash,"
-                " decoding, sample_index, seed, output, n_tokens, finish, seconds, created_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " decoding, sample_index, seed, output, n_tokens, finish, seconds, created_at, engine)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [
                     (r["key"], r["model_fingerprint"], r["compression"], r["prompt_key"], r["rendered_hash"],
                      canonical_json(r["decoding"]), r["sample_index"], r["seed"], r["output"], r.get("n_tokens"),
-                     r.get("finish"), r.get("seconds"), ts)
+                     r.get("finish"), r.get("seconds"), ts, r.get("engine", ""))
                     for r in rows
                 ],
             )
@@ -483,16 +497,19 @@ class Store:
             args += [limit, offset]
         items = []
         fp = self.conn.execute("SELECT model_fingerprint FROM runs WHERE id=?", (run_id,)).fetchone()[0]
+        out_q = ("SELECT output FROM generations WHERE prompt_key=? AND model_fingerprint=? AND compression=?"
+                 " AND seed=?")
+        out_args: tuple[Any, ...] = (fp, run.compression, run.seed)
+        if self._generations_have_engine():  # v4+: only this run's precision and prompt format
+            tag = engine_tag(run.settings)
+            # generations made before v4 have '' (float32 then): a run differing only in prompt format
+            # still finds them; one in another dtype never does
+            out_q += " AND engine IN (?, '')" if tag and "dtype=" not in tag else " AND engine = ?"
+            out_args += (tag,)
         for key, rec_json, vdata in self.conn.execute(q, args).fetchall():
             outputs: tuple[str, ...] = ()
             if with_outputs:
-                outputs = tuple(
-                    o for (o,) in self.conn.execute(
-                        "SELECT output FROM generations WHERE prompt_key=? AND model_fingerprint=? AND compression=?"
-                        " AND seed=? ORDER BY sample_index",
-                        (key, fp, run.compression, run.seed),
-                    )
-                )
+                outputs = tuple(o for (o,) in self.conn.execute(out_q + " ORDER BY sample_index", (key, *out_args)))
             items.append(ItemRow(key, PromptRecord.from_dict(json.loads(rec_json)),
                                  Verdict.from_dict(json.loads(vdata)) if vdata else None, outputs))
         return items

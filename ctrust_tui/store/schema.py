@@ -201,7 +201,20 @@ def _v3(conn: sqlite3.Connection) -> None:
         conn.execute(sql)
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
+def _v4(conn: sqlite3.Connection) -> None:
+    """Generations remember the engine settings that change outputs beyond their key's other
+    columns (store.db.engine_tag: the dtype unless float32, the prompt format unless the model's),
+    so a run's outputs are read back without those of another precision or rendering. Earlier rows
+    were all float32 / the model's template on CPU: '' (ADD COLUMN is one atomic statement)."""
+    cols = {r[1] for r in conn.execute("PRAGMA table_info(generations)")}
+    if "engine" not in cols:
+        conn.execute("ALTER TABLE generations ADD COLUMN engine TEXT NOT NULL DEFAULT ''")
+    conn.execute("CREATE INDEX IF NOT EXISTS generations_run_lookup"
+                 " ON generations(prompt_key, model_fingerprint, compression, seed, engine, sample_index)")
+    conn.execute("DROP INDEX IF EXISTS generations_lookup")
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4)
 SCHEMA_VERSION = len(MIGRATIONS)
 READABLE_FROM = 1  # read-only opens accept v1 and later: v1/v2 are read through LEGACY_VIEWS
 

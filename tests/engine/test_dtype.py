@@ -135,3 +135,32 @@ def test_runs_in_another_dtype_never_reuse_cached_outputs(stub_models: Path, db_
     with open_store(db_path) as store:
         settings = {r.id: r.settings for r in store.runs()}
     assert "dtype" not in settings[first] and settings[other]["dtype"] == "bfloat16"
+    with open_store(db_path) as store:
+        fp32_outs = [i.outputs for i in store.run_items(first, "ethics")]
+        bf16_outs = [i.outputs for i in store.run_items(other, "ethics")]
+    # each run shows its own precision's outputs, one per prompt (the fake writes the same texts)
+    assert all(len(o) == 1 for o in fp32_outs + bf16_outs)
+
+
+def test_migration_to_v4_keeps_generations_and_marks_them_float32(tmp_path: Path):
+    import sqlite3
+
+    from ctrust_tui.store import open_store
+    from ctrust_tui.store.schema import MIGRATIONS
+
+    db = tmp_path / "old.db"
+    with open_store(db) as store:
+        store.put_generations([{"key": "k", "model_fingerprint": "fp", "compression": "none", "prompt_key": "p",
+                                "rendered_hash": "h", "decoding": {}, "sample_index": 0, "seed": 0, "output": "o"}])
+    conn = sqlite3.connect(db)  # make it a v3 file: no engine column
+    conn.execute("DROP INDEX generations_run_lookup")
+    conn.execute("ALTER TABLE generations DROP COLUMN engine")
+    conn.execute("UPDATE meta SET value='3' WHERE key='schema_version'")
+    conn.commit()
+    conn.close()
+    with open_store(db, readonly=True) as ro:  # a reader never migrates, and still reads
+        assert ro.cached_outputs(["k"]) == {"k": "o"}
+    with open_store(db) as store:
+        assert store.conn.execute("SELECT engine, output FROM generations").fetchall() == [("", "o")]
+        assert store.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == \
+            str(len(MIGRATIONS))

@@ -85,7 +85,7 @@ def test_migration_from_v1_keeps_data_and_adds_indexes(tmp_path):
     with open_store(p) as s:
         assert dict(s.conn.execute("SELECT key, value FROM meta"))["schema_version"] == str(SCHEMA_VERSION)
         idx = {r[0] for r in s.conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
-        assert {"generations_lookup", "run_prompts_position"} <= idx
+        assert {"generations_run_lookup", "run_prompts_position"} <= idx
         assert s.counts()["generations"] == 3
 
 
@@ -93,8 +93,8 @@ def test_run_items_uses_indexes(tmp_path):
     with open_store(tmp_path / "c.db") as s:
         plan = " ".join(r[3] for r in s.conn.execute(
             "EXPLAIN QUERY PLAN SELECT output FROM generations WHERE prompt_key=? AND model_fingerprint=?"
-            " AND compression=? AND seed=? ORDER BY sample_index", ("a", "b", "c", 0)))
-        assert "generations_lookup" in plan and "TEMP B-TREE" not in plan
+            " AND compression=? AND seed=? AND engine = ? ORDER BY sample_index", ("a", "b", "c", 0, "")))
+        assert "generations_run_lookup" in plan and "TEMP B-TREE" not in plan
 
 
 # -- refusing files that are not ours -----------------------------------------------
