@@ -107,21 +107,24 @@ def model_folder(store: Store, run: RunRow, models_dir: Path) -> Path:
 
     def matches(folder: Path) -> bool:
         try:
-            return folder.is_dir() and cache_fingerprint(folder, read_metadata(folder)) == run.model_fingerprint
+            return folder.is_dir() and cache_fingerprint(folder, read_metadata(folder)) == fingerprint
         except (ModelNotFound, OSError):
             return False
 
-    recorded = store.model_path(run.model_fingerprint)
+    fingerprint = store.run_fingerprint(run.id) or ""
+    recorded = store.model_path(fingerprint)
     candidates = [Path(recorded)] if recorded else []
     candidates.append(Path(models_dir) / run.model_name.split("--")[0])
-    candidates += [f for f, _ in list_compressed(models_dir)]
+    candidates += [f for f, _ in list_compressed(models_dir)]  # variants (compression.json) first
+    if Path(models_dir).is_dir():  # then any folder: the fingerprint reads at most 2 MiB per weight file
+        candidates += sorted(p for p in Path(models_dir).iterdir() if p.is_dir() and not p.name.startswith("."))
     for folder in candidates:
         if matches(folder):
             return folder
     where = f" (it was loaded from {recorded})" if recorded else ""
     raise CtrustError(
         f"the weights of run #{run.id} ({run.model_name}, compression {run.compression}, fingerprint "
-        f"{run.model_fingerprint[:12]}) are not in {models_dir}{where}: the folder was removed or recompressed; "
+        f"{fingerprint[:12]}) are not in {models_dir}{where}: the folder was removed or recompressed; "
         f"recreate it with `ctrust run --model {run.model_name.split('--')[0]} --compression "
         f"{run.compression.split('@')[0]}` or pass --models-dir")
 
@@ -136,11 +139,15 @@ class _Job:
 
 
 def _end_token(loaded: Any) -> int | None:
-    """The id a finished output stopped on (generation config first: chat models stop on their turn end)."""
+    """The id standing for "the output ended here": the tokenizer's EOS (the generator also stops on
+    the generation config's ids; for chat models both name the turn end), else the config's first."""
+    tok_eos = getattr(loaded.tokenizer, "eos_token_id", None)
+    if isinstance(tok_eos, int):
+        return tok_eos
     eos = getattr(getattr(loaded.model, "generation_config", None), "eos_token_id", None)
     if isinstance(eos, (list, tuple)):
         eos = eos[0] if eos else None
-    return eos if isinstance(eos, int) else getattr(loaded.tokenizer, "eos_token_id", None)
+    return eos if isinstance(eos, int) else None
 
 
 def _sampled(decoding: Mapping[str, Any]) -> bool:
@@ -244,7 +251,7 @@ def compute_forensics(db_path: Path, models_dir: Path, base: int, variant: int, 
             loaded = load(folder, parse_spec(run.compression.split("@")[0]), device)
             try:
                 if side == "base":
-                    backend = EngineBackend(loaded, model_fingerprint=run.model_fingerprint,
+                    backend = EngineBackend(loaded, model_fingerprint=store.run_fingerprint(run.id) or "",
                                             compression=run.compression,
                                             prompt_format=str(run.settings.get("prompt_format", MODEL)))
                     vocab = len(loaded.tokenizer)

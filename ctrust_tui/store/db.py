@@ -414,6 +414,11 @@ class Store:
             entry["n"] += int(n)
         return out
 
+    def run_fingerprint(self, run_id: int) -> str | None:
+        """Fingerprint of the weights that made a run's outputs (its generations are keyed by it)."""
+        row = self.conn.execute("SELECT model_fingerprint FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return str(row[0]) if row else None
+
     def model_path(self, fingerprint: str) -> str | None:
         """Where the model with this fingerprint was loaded from (decision records hash its weights)."""
         row = self.conn.execute("SELECT path FROM models WHERE fingerprint = ?", (fingerprint,)).fetchone()
