@@ -188,6 +188,7 @@ def test_cli_flips_table_is_plain_text(fresh):
 @pytest.mark.parametrize(("extra", "message"), [
     (["--limit", "0"], "--limit"),
     (["--limit", "-3"], "--limit"),
+    (["--forensics", "--device", "tpu9"], "tpu9"),
 ])
 def test_cli_bad_flip_options_exit_2(fresh, extra, message):
     db, models, ids = fresh
@@ -195,17 +196,7 @@ def test_cli_bad_flip_options_exit_2(fresh, extra, message):
     assert res.exit_code == 2 and message in res.output and "Traceback" not in res.output
 
 
-def test_forensics_text_keeps_untrusted_tokens_inert():
-    from ctrust_tui.tables import forensics_summary, forensics_text
-
-    hostile = "[bold red]x[/] \x1b[2J\x1b]52;c;SGk=\x07"
-    fz = {"status": "diverged", "position": 0, "prefix": hostile, "base_token": hostile, "variant_token": "[link=x]",
-          "base_top5": [{"token": hostile, "p": 0.5}], "variant_top5": [{"token": "[/]", "p": 0.4}],
-          "base_p": {"own": 0.5, "other": 0.1}, "variant_p": {"own": 0.4, "other": 0.3}, "base_margin": 0.4,
-          "variant_margin": 0.1, "reading": "change of belief", "base_reproduced": True, "variant_reproduced": True}
-    text = forensics_text(fz, 1, 2)
-    assert "[bold red]x[/]" in text.plain and "[link=x]" in text.plain and "[/]" in text.plain
-    assert "\x1b" not in text.plain and "\x07" not in text.plain
-    assert not any("bold red" in str(span.style) or "link" in str(span.style) for span in text.spans)
-    assert "change of belief (base margin 40.0 points)" in forensics_summary(fz)
-    assert forensics_summary(None).startswith("not computed")
+def test_cli_unknown_run_exit_2(fresh):
+    db, models, ids = fresh
+    res = CliRunner().invoke(main, ["--db", str(db), "compare", str(ids[0]), "99", "--flips"])
+    assert res.exit_code == 2 and "no run #99" in res.output and "Traceback" not in res.output
