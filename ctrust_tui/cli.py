@@ -822,21 +822,34 @@ def export(ctx: click.Context, run_ids: tuple[int, ...], fmt: str, out: Path | N
 @_apply(decision_options)
 @click.option("--dimensions", default=None, help="Comma list of dimensions to compare (default: all shared).")
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--flips", "show_flips", is_flag=True,
+              help="List the flipped prompts, with their flip forensics where already computed.")
+@click.option("--forensics", "forensics", is_flag=True,
+              help="Compute the flip forensics that are missing (implies --flips): loads the two runs' models "
+                   "once each; the results are cached.")
+@click.option("--limit", default=None, type=int, help="At most N flipped prompts per dimension (--flips).")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP + " (--forensics)")
 @_rules_option()
 @db_option
+@models_option
 @click.pass_context
 def compare(ctx: click.Context, run_a: int, run_b: int, margin: str | None, alpha: float, dimensions: str | None,
-            as_json: bool, rules: str, db: Path | None) -> None:
+            as_json: bool, show_flips: bool, forensics: bool, limit: int | None, device: str, rules: str,
+            db: Path | None, models_dir: Path | None) -> None:
     """Paired comparison of two runs on the prompts both judged: delta, 95% interval, flipped verdicts,
     and per dimension a non-inferiority verdict at --margin (non-inferior / inferior / inconclusive,
     with the further prompts likely to settle it).
 
     Each paper-rule delta is also split into changed answers and format failures (outputs the
     paper's parser cannot read but the robust one can), with intervals.
+
+    --flips lists the flipped prompts; --forensics adds, per flip, the first token where the two
+    greedy outputs part and both models' top-5 next tokens there (near-tie or change of belief).
     """
 
     from .compare import compare_format, compare_runs
-    from .tables import compare_table
+    from .forensics import cached_forensics, compute_forensics, list_flips
+    from .tables import compare_table, flips_table
     from .textsafe import clean_tree
     from .trust import DIMENSION_IDS
     from .trust.noninferiority import parse_alpha, parse_margins
@@ -845,18 +858,40 @@ def compare(ctx: click.Context, run_a: int, run_b: int, margin: str | None, alph
     margins = parse_margins(margin, known=DIMENSION_IDS)
     alpha = parse_alpha(alpha)
     dims = _dimension_list(dimensions)
-    with _open_readonly(_db(ctx, db)) as store:
+    check_positive(limit, "--limit")
+    show_flips = show_flips or forensics
+    if forensics:
+        device = check_device(device)
+    db_path = _db(ctx, db)
+    flips: list[Any] = []
+    found: dict[str, Any] = {}
+    with _open_readonly(db_path) as store:
         comps = compare_runs(store, run_a, run_b, rules=rule_set, margins=margins, alpha=alpha, dimensions=dims)
         splits = compare_format(store, run_a, run_b)
+        if show_flips:
+            flips = list_flips(store, run_a, run_b, comps, rules=rule_set, limit=limit)
+            found = cached_forensics(store, run_a, run_b, flips)
+    if forensics and any(v is None for v in found.values()):
+        say = None if as_json else (lambda m: click.echo(f"forensics: {one_line(m)}", err=True))
+        found = compute_forensics(db_path, _models(ctx, models_dir), run_a, run_b, flips, device=device,
+                                  on_progress=say)
     split_of = {s.dimension: s for s in splits}
+    flip_rows = [{"dimension": f.dimension, "record_id": f.record.id, "scenario": f.record.scenario,
+                  "base_verdict": f.base_verdict, "variant_verdict": f.variant_verdict,
+                  "forensics": found.get(f.prompt_key)} for f in flips]
     if as_json:
-        click.echo(json.dumps(clean_tree({
+        out: dict[str, Any] = {
             "rules": rule_set, "base": run_a, "variant": run_b, "margin": margins.to_dict(), "alpha": alpha,
             "dimensions": [{**c.to_dict(), "format_split": split_of[c.dimension].to_dict()
                             if c.dimension in split_of else None} for c in comps],
-        }), indent=2))
+        }
+        if show_flips:
+            out["flips"] = flip_rows
+        click.echo(json.dumps(clean_tree(out), indent=2))
     else:
         _console().print(compare_table(run_a, run_b, comps, splits=split_of, rules=rule_set))
+        if show_flips:
+            _console().print(flips_table(run_a, run_b, flip_rows))
 
 
 @main.command()

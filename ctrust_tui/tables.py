@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from rich.table import Table
 from rich.text import Text
@@ -134,4 +134,65 @@ def recommend_table(rec: Recommendation) -> Table:
             label = Text("qualifies, less compressed" if c.qualifies else "less compressed", style="dim")
         cells.append(label)
         table.add_row(*cells)
+    return table
+
+
+def _tok(token: object) -> str:
+    """A token as a quoted literal (its spaces and newlines visible); control bytes go later, in safe_text."""
+    return "∎ end" if token is None else repr(str(token))
+
+
+def _pct(p: object) -> str:
+    return "—" if not isinstance(p, (int, float)) else f"{100 * p:.1f}%"
+
+
+def forensics_summary(fz: Mapping[str, Any] | None) -> str:
+    """One line: where the outputs part, each side's token and probability, and the reading."""
+    if fz is None:
+        return "not computed (--forensics)"
+    status = fz.get("status")
+    if status != "diverged":
+        return f"{status}: {fz.get('note', '')}"
+    bp, vp = fz.get("base_p") or {}, fz.get("variant_p") or {}
+    reading = fz.get("reading") or "no reading"
+    margin = fz.get("base_margin")
+    return (f"token {fz.get('position')}: {_tok(fz.get('base_token'))} {_pct(bp.get('own'))} → "
+            f"{_tok(fz.get('variant_token'))} {_pct(vp.get('own'))}; {reading}"
+            + (f" (base margin {100 * margin:.1f} points)" if isinstance(margin, (int, float)) else ""))
+
+
+def forensics_text(fz: Mapping[str, Any] | None, run_a: int, run_b: int) -> Text:
+    """The forensics of one flip as lines: the shared prefix, then each model's top-5 at the split."""
+    t = Text()
+    t.append_text(safe_text(forensics_summary(fz)))
+    if fz is None or fz.get("status") != "diverged":
+        return t
+    t.append("\nafter: ", style="dim")
+    t.append_text(safe_text(repr(str(fz.get("prefix") or ""))[-80:]))
+    for side, rid in (("base", run_a), ("variant", run_b)):
+        p = fz.get(f"{side}_p") or {}
+        t.append(f"\n#{rid} {side}", style="bold")
+        t.append(f"  p(own) {_pct(p.get('own'))}  p(other's) {_pct(p.get('other'))}  "
+                 f"margin {_pct(fz.get(f'{side}_margin'))}", style="dim")
+        if fz.get(f"{side}_reproduced") is False:
+            t.append("  (top-1 is not its own token)", style="yellow")
+        for e in fz.get(f"{side}_top5") or []:
+            t.append(f"\n   {_pct(e.get('p')):>6}  ")
+            t.append_text(safe_text(_tok(e.get("token"))))
+    if fz.get("note"):
+        t.append("\n")
+        t.append_text(safe_text(str(fz["note"])))
+    return t
+
+
+def flips_table(run_a: int, run_b: int, rows: Sequence[Mapping[str, Any]]) -> Table:
+    """Flipped prompts of a comparison with their forensics summary (untrusted text shown literally)."""
+    table = Table(title=f"flipped prompts, #{run_a} → #{run_b} (forensics: first differing output token)",
+                  title_justify="left")
+    for col in ("dimension", "prompt", f"#{run_a}", f"#{run_b}", "forensics"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(safe_text(str(r["dimension"])), safe_text(str(r["record_id"])),
+                      safe_text(str(r["base_verdict"])), safe_text(str(r["variant_verdict"])),
+                      safe_text(forensics_summary(r.get("forensics"))))
     return table

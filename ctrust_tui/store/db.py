@@ -124,6 +124,18 @@ class ScoreRow:
 
 
 @dataclass(frozen=True)
+class GenerationRow:
+    """One cached output with what made it (forensics re-renders the prompt and checks its hash)."""
+
+    key: str
+    rendered_hash: str
+    decoding: Mapping[str, Any]
+    sample_index: int
+    output: str
+    finish: str | None
+
+
+@dataclass(frozen=True)
 class ItemRow:
     """One judged prompt of a run, with its outputs (for drill-down and compare)."""
 
@@ -420,6 +432,11 @@ class Store:
             entry["n"] += int(n)
         return out
 
+    def run_fingerprint(self, run_id: int) -> str | None:
+        """Fingerprint of the weights that made a run's outputs (its generations are keyed by it)."""
+        row = self.conn.execute("SELECT model_fingerprint FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return str(row[0]) if row else None
+
     def model_path(self, fingerprint: str) -> str | None:
         """Where the model with this fingerprint was loaded from (decision records hash its weights)."""
         row = self.conn.execute("SELECT path FROM models WHERE fingerprint = ?", (fingerprint,)).fetchone()
@@ -513,6 +530,46 @@ class Store:
             items.append(ItemRow(key, PromptRecord.from_dict(json.loads(rec_json)),
                                  Verdict.from_dict(json.loads(vdata)) if vdata else None, outputs))
         return items
+
+    def run_generations(self, run_id: int, prompt_key: str) -> list[GenerationRow]:
+        """A run's cached outputs of one prompt, in sample order (the lookup `run_items` does, with keys)."""
+        run = self.run(run_id)
+        if run is None:
+            return []
+        fp = self.conn.execute("SELECT model_fingerprint FROM runs WHERE id=?", (run_id,)).fetchone()[0]
+        rows = self.conn.execute(
+            "SELECT key, rendered_hash, decoding, sample_index, output, finish FROM generations WHERE prompt_key=?"
+            " AND model_fingerprint=? AND compression=? AND seed=? ORDER BY sample_index",
+            (prompt_key, fp, run.compression, run.seed))
+        return [GenerationRow(k, h, json.loads(d or "{}"), int(i), o, f) for k, h, d, i, o, f in rows]
+
+    def forensics(self, pairs: Iterable[tuple[str, str]], method: int) -> dict[tuple[str, str], dict[str, Any]]:
+        """Cached flip forensics of (base generation key, variant generation key) pairs made by `method`."""
+        out: dict[tuple[str, str], dict[str, Any]] = {}
+        for b, v in pairs:
+            row = self.conn.execute("SELECT data FROM flip_forensics WHERE base_key=? AND variant_key=? AND method=?",
+                                    (b, v, method)).fetchone()
+            if row is not None:
+                try:
+                    data = json.loads(row[0])
+                except (TypeError, ValueError):
+                    continue  # a damaged row is recomputed, never shown
+                if isinstance(data, dict):
+                    out[(b, v)] = data
+        return out
+
+    def put_forensics(self, rows: Sequence[tuple[str, str, int, Mapping[str, Any]]]) -> None:
+        """Store (base key, variant key, method, data) rows in one transaction, replacing older ones."""
+        if not rows:
+            return
+
+        def do() -> None:
+            ts = now()
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO flip_forensics(base_key, variant_key, method, data, created_at)"
+                " VALUES (?,?,?,?,?)", [(b, v, m, canonical_json(dict(d)), ts) for b, v, m, d in rows])
+
+        self._write(do)
 
     def judged(self, run_id: int, dimension: str, rules: str = DEFAULT_RULES) -> list[tuple[PromptRecord, Verdict]]:
         """(record, verdict) pairs of one dimension under one rule set: the input to aggregation and comparisons."""

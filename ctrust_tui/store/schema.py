@@ -214,15 +214,44 @@ def _v4(conn: sqlite3.Connection) -> None:
     conn.execute("DROP INDEX IF EXISTS generations_lookup")
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4)
+FORENSICS_COLUMNS = "base_key, variant_key, method, data, created_at"
+
+
+def _v5(conn: sqlite3.Connection) -> None:
+    """Flip forensics (forensics.py): one teacher-forced forward per model and flipped prompt, cached.
+
+    Keyed by the two generation keys (content addresses of weights, prompt, decoding, sample, seed):
+    the same pair of outputs always gives the same forensics, whatever runs they belong to. `method`
+    is the forensics code's version; a row from another version is recomputed, not served. One new
+    table in one transaction: a kill leaves v4 or v5, never half.
+    """
+    if not conn.in_transaction:
+        conn.execute("BEGIN")
+    conn.execute(
+        """CREATE TABLE IF NOT EXISTS flip_forensics (
+            base_key TEXT NOT NULL,
+            variant_key TEXT NOT NULL,
+            method INTEGER NOT NULL,
+            data TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (base_key, variant_key)
+        ) WITHOUT ROWID""")
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5)
 SCHEMA_VERSION = len(MIGRATIONS)
-READABLE_FROM = 1  # read-only opens accept v1 and later: v1/v2 are read through LEGACY_VIEWS
+READABLE_FROM = 1  # read-only opens accept v1 and later: older versions are read through legacy_views
 
 
 def legacy_views(conn: sqlite3.Connection, version: int) -> None:
-    """Read a pre-v3 cache without writing it: TEMP views with the v3 columns shadow the old tables
+    """Read an older cache without writing it: TEMP views with today's columns shadow the old tables
     (a read-only connection can still create temp objects; unqualified names resolve to temp first).
-    Its verdicts and scores were made by the robust parser, version 1."""
+    Pre-v3 verdicts and scores were made by the robust parser, version 1; a pre-v4 cache has no
+    cached forensics (an empty view); a pre-v4 cache's generations have no engine column (the
+    reader checks, store.db.Store._generations_have_engine)."""
+    if version < 5:
+        conn.execute(f"CREATE TEMP VIEW IF NOT EXISTS flip_forensics({FORENSICS_COLUMNS}) AS "
+                     "SELECT NULL, NULL, NULL, NULL, NULL WHERE 0")
     if version >= 3:
         return
     conn.execute(

@@ -113,13 +113,15 @@ def decision_text(rec: Any) -> Text:
 class CompareScreen(CtrustScreen):
     NAV = "compare"
     HELP = ("space picks runs; enter on a dimension lists the prompts whose verdict flipped, enter on a "
-            "prompt shows every run's output side by side; g shows each score against the compression")
+            "prompt shows every run's output side by side, f on a prompt shows where the outputs part and "
+            "each model's top-5 next tokens there (flip forensics); g shows each score against the compression")
     BINDINGS = [
         Binding("b", "baseline", "Baseline", id="compare.baseline"),
         Binding("g", "graph", "Trust vs compression", id="compare.graph"),
         Binding("r", "refresh", "Refresh", id="compare.refresh"),
         Binding("m", "margin", "Margin", id="compare.margin"),
         Binding("d", "decide", "Recommend", id="compare.decide"),
+        Binding("f", "forensics", "Flip forensics", id="compare.forensics", show=False),  # flips view says so
         Binding("escape", "back", "Back", id="compare.back"),
     ]
 
@@ -145,12 +147,15 @@ class CompareScreen(CtrustScreen):
                     with VerticalScroll(id="plot-scroll"):
                         yield Static(id="plot")
                     yield DataTable(id="flips", cursor_type="row", zebra_stripes=True)
+                with VerticalScroll(id="flip-detail"):
+                    yield Static(id="forensics")
         yield Static(id="compare-status", classes="status")
         yield Footer()
 
     def on_mount(self) -> None:
         picker = self.query_one("#run-picker", SelectionList)
         picker.border_title = "runs: space picks, b baseline"
+        self.query_one("#flip-detail").display = False
         self.load_runs()
 
     def _status(self, text: Text | str) -> None:
@@ -249,6 +254,7 @@ class CompareScreen(CtrustScreen):
 
     def action_back(self) -> None:
         views = self.query_one("#compare-views", ContentSwitcher)
+        self.query_one("#flip-detail").display = False
         if views.current in ("flips", "plot-scroll"):
             views.current = "chart-scroll"
             self.query_one("#compare-table").focus()
@@ -430,10 +436,74 @@ class CompareScreen(CtrustScreen):
                           key=str(i))
         self.query_one("#compare-views", ContentSwitcher).current = "flips"
         table.focus()
+        self.query_one("#flip-detail").display = False
         self._status(f"{len(rows)} {dim_title(dim)} prompts flipped verdict vs the baseline · enter shows the "
-                     "outputs side by side · esc back")
+                     "outputs side by side · f flip forensics · esc back")
 
     @on(DataTable.RowSelected, "#flips")
     def _open_flip(self, event: DataTable.RowSelected) -> None:
         record, cols = self.flip_rows[int(event.row_key.value)]
         self.app.push_screen(SideBySide(record, cols))
+
+    # -- flip forensics ------------------------------------------------------------------------
+    def action_forensics(self) -> None:
+        """Where the highlighted flip's outputs part, and each model's top-5 there (computed in a worker)."""
+        table = self.query_one("#flips", DataTable)
+        if self.query_one("#compare-views", ContentSwitcher).current != "flips" or not self.flip_rows:
+            self.notify("open a dimension's flipped prompts first (enter on a dimension), then f on a prompt",
+                        timeout=4)
+            return
+        record, cols = self.flip_rows[min(table.cursor_row, len(self.flip_rows) - 1)]
+        base_run, base_item = cols[0]
+        if base_item is None:
+            self.notify("the baseline has no output for this prompt", severity="warning", timeout=4)
+            return
+        self._show_forensics(Text("computing flip forensics (loads each model once)…", style="dim"))
+        self.forensics(record, cols, self.flip_dim or record.dimension)
+
+    def _show_forensics(self, text: Text) -> None:
+        self.query_one("#forensics", Static).update(text)
+        self.query_one("#flip-detail").display = True
+
+    @work(thread=True, exclusive=True, group="compare-forensics", exit_on_error=False)
+    def forensics(self, record: Any, cols: list[tuple[Any, Any]], dim: str) -> None:
+        from ...forensics import NEAR_TIE, Flip, cached_forensics, compute_forensics
+        from ...tables import forensics_text
+        from ..app import describe_error
+
+        def verdict(it: Any) -> str | None:
+            return it.verdict.verdict if it is not None and it.verdict else None
+
+        (base_run, base_item), others = cols[0], cols[1:]
+        out = Text()
+        for run, item in others:
+            if item is None or verdict(item) == verdict(base_item):
+                continue
+            flip = Flip(dim, record, base_item.prompt_key, verdict(base_item), verdict(item))
+            try:
+                if self.app.readonly:  # browse stays torch-free: only what `ctrust compare --forensics` cached
+                    with self.capp.read_store() as store:
+                        got = cached_forensics(store, base_run.id, run.id, [flip]).get(flip.prompt_key)
+                    if got is None:
+                        raise CtrustError(f"not computed yet; run `ctrust compare {base_run.id} {run.id} --forensics` "
+                                          "or open the full app (`ctrust`)")
+                else:
+                    got = compute_forensics(self.capp.db_path, self.capp.models_dir, base_run.id, run.id, [flip],
+                                            on_progress=lambda m: self.app.call_from_thread(self._status, m)
+                                            ).get(flip.prompt_key)
+                body = forensics_text(got, base_run.id, run.id)
+            except Exception as exc:  # a missing model folder, out of memory: one line in the pane
+                title, message = describe_error(exc)
+                body = Text(strip_control(f"{title}: {message}" if not isinstance(exc, CtrustError) else message),
+                            style="red")
+            if out:
+                out.append("\n\n")
+            out.append(f"#{base_run.id} → #{run.id} ", style="bold")
+            out.append_text(inert(record.id, 40))
+            out.append("\n")
+            out.append_text(body)
+        if not out:
+            out = Text("no compared run's verdict differs from the baseline's here", style="dim")
+        self.app.call_from_thread(self._show_forensics, out)
+        self.app.call_from_thread(self._status, f"flip forensics: near-tie = the baseline preferred its token by under "
+                                  f"{100 * NEAR_TIE:g} probability points; esc back")
