@@ -90,7 +90,7 @@ def load(args, texts: list[str]):
     if not args.synthetic_1b:
         from ctrust_tui.engine.loader import load_model
 
-        loaded = load_model(Path(args.model), device=args.device)
+        loaded = load_model(Path(args.model), device=args.device, dtype=args.dtype)
         return loaded.model, loaded.tokenizer, loaded.device, f"{Path(args.model).name} ({loaded.dtype})"
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
@@ -104,7 +104,7 @@ def load(args, texts: list[str]):
     cfg = LlamaConfig(hidden_size=2048, intermediate_size=5632, num_hidden_layers=args.synthetic_layers, num_attention_heads=32,
                       num_key_value_heads=4, vocab_size=len(tok), max_position_embeddings=4096,
                       pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=None)
-    dtype = resolve_dtype(args.dtype, dev, None).dtype if dev.type != "cpu" else resolve_dtype("fp32" if args.dtype == "auto" else args.dtype, dev).dtype
+    dtype = resolve_dtype(args.dtype, dev, cfg).dtype
     torch.manual_seed(0)
     with torch.device(dev):
         model = LlamaForCausalLM(cfg).to(dtype).eval()
@@ -341,6 +341,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default=str(DEFAULT_MODEL))
     ap.add_argument("--device", default="cpu", help="cpu | cuda | mps | auto")
+    ap.add_argument("--dtype", default="auto", help="auto | fp32 | bf16 | fp16 (as `ctrust run --dtype`)")
     ap.add_argument("--synthetic-1b", action="store_true", help="random ~1.1B Llama from a config (no weights)")
     ap.add_argument("--synthetic-layers", type=int, default=22, help=argparse.SUPPRESS)  # smoke checks only
     ap.add_argument("--dims", default=",".join(CLASSIFICATION_DIMS))
