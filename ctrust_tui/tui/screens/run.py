@@ -245,6 +245,8 @@ class RunScreen(CtrustScreen):
                 self._set_active(ev.compression)
                 info = {k: v for k, v in ev.info.items() if k in ("device", "dtype", "reused")}
                 detail = ", ".join(f"{k} {v}" for k, v in info.items())
+                if str(ev.info.get("dtype_choice", "")).startswith("auto:"):  # what the CPU probe measured
+                    detail += f"; dtype {ev.info['dtype_choice']}"
                 self.query_one("#compress-label", Static).update(
                     inert(f"{ev.compression}: model loaded" + (f" ({detail})" if detail else "")))
                 bar = self.query_one("#compress-bar", ProgressBar)
