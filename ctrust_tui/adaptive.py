@@ -88,6 +88,24 @@ def evaluate_variant(cfg: RunConfig, spec: CompressionSpec, base_run: int, *, ma
                            tuple(comparisons[d] for d in cfg.dimensions if d in comparisons))
 
 
+def evaluate_against_base(cfg: RunConfig, specs: list[CompressionSpec], *, margins: Margins,
+                          design: SequentialDesign, emit: EventFn, cancel: threading.Event | None = None
+                          ) -> tuple[int, list[AdaptiveVariant]]:
+    """The dense base run in full (or from the cache), then every spec adaptively against it:
+    what `ctrust run --adaptive` and `ctrust recommend --adaptive` share."""
+    (base_id,) = Runner(replace(cfg, compressions=(CompressionSpec(),)), emit, cancel=cancel).execute()
+    return base_id, [evaluate_variant(cfg, spec, base_id, margins=margins, design=design, emit=emit, cancel=cancel)
+                     for spec in specs]
+
+
+def describe_variant(v: AdaptiveVariant, design: SequentialDesign) -> str:
+    """One plain line per variant: where each dimension stopped and what it decided."""
+    parts = [f"{d} {o.verdict} at {o.n_used}/{o.n_total} (look {o.look + 1}/{len(design.looks)})"
+             for d, o in v.outcomes.items()]
+    saved = 1 - v.prompts_used / max(1, v.prompts_total)
+    return f"{v.spec} (run #{v.run_id}): {'; '.join(parts)}; {v.prompts_used} of {v.prompts_total} prompts ({saved:.0%} saved)"
+
+
 def _dimension_total(cfg: RunConfig, dim_id: str) -> int:
     from .trust import get_profile
 
@@ -95,4 +113,4 @@ def _dimension_total(cfg: RunConfig, dim_id: str) -> int:
     return len(recs[: cfg.limit] if cfg.limit else recs)
 
 
-__all__ = ["AdaptiveVariant", "evaluate_variant"]
+__all__ = ["AdaptiveVariant", "describe_variant", "evaluate_against_base", "evaluate_variant"]

@@ -349,6 +349,15 @@ dtype_option = click.option("--dtype", default="auto", show_default=True, type=c
                             help=DTYPE_HELP)
 
 
+decision_options = [
+    click.option("--margin", default=None, metavar="POINTS",
+                 help="Non-inferiority margin in score points: 2, or per dimension: toxicity=1,default=2 "
+                      "(default 2)."),
+    click.option("--alpha", default=0.05, show_default=True, type=float,
+                 help="Two-sided level of the paired interval; a false 'non-inferior' is at most alpha/2."),
+]
+
+
 def _apply(options: Sequence[Any]):
     def deco(f):
         for opt in reversed(options):
@@ -423,14 +432,19 @@ def compress(ctx: click.Context, model: str, spec: str, calibration: str, nsampl
 @click.option("--prompt-format", "prompt_format", default="model", show_default=True,
               help="model = the model's own chat template; fork = the paper's FastChat rendering (llama-2 for "
                    "LLaMA-2-chat, vicuna_v1.1 for Vicuna, else redpajama-incite-instruct); fork:TEMPLATE forces one.")
+@click.option("--adaptive", is_flag=True,
+              help="Compare every spec with the dense base (give 'none' in --compression) in rounds of 25/50/75/100% "
+                   "of each dimension's prompts and stop a dimension once its non-inferiority verdict at --margin is "
+                   "decided (group-sequential, O'Brien-Fleming alpha spending).")
+@_apply(decision_options)
 @_apply(calib_options)
 @db_option
 @models_option
 @click.pass_context
 def run(ctx: click.Context, model: str, compression: str, dimensions: str, profile: str, seed: int, device: str,
         dtype: str, toxicity_scorer: str | None, limit: int | None, max_batch: int | None, rules: str, prompt_format: str,
-        calibration: str, nsamples: int, seqlen: int, calib_precision: str, db: Path | None,
-        models_dir: Path | None) -> None:
+        adaptive: bool, margin: str | None, alpha: float, calibration: str, nsamples: int, seqlen: int,
+        calib_precision: str, db: Path | None, models_dir: Path | None) -> None:
     """Evaluate MODEL under each compression spec on the chosen trust dimensions.
 
     Every output is judged under both rule sets and both are stored; --rules picks the one shown.
@@ -445,6 +459,10 @@ def run(ctx: click.Context, model: str, compression: str, dimensions: str, profi
     fmt = parse_prompt_format(prompt_format)
     specs = parse_specs(compression)
     dims = parse_dimensions(dimensions)
+    adaptive_setup = _adaptive_setup(specs, dims, margin, alpha) if adaptive else None
+    if not adaptive and (ctx.get_parameter_source("margin") == click.core.ParameterSource.COMMANDLINE
+                         or ctx.get_parameter_source("alpha") == click.core.ParameterSource.COMMANDLINE):
+        raise CtrustError("--margin and --alpha decide adaptive runs: add --adaptive (or use `ctrust compare`)")
     device, calib, db_path = _run_options(ctx, limit, max_batch, seed, device, calibration, nsamples, seqlen,
                                           calib_precision, db, dtype)
     models = _models(ctx, models_dir)
@@ -457,9 +475,19 @@ def run(ctx: click.Context, model: str, compression: str, dimensions: str, profi
     display = RunDisplay()
     runner = Runner(cfg, display.handle, cancel=cancel)
     run_ids: list[int] = []
+    lines: list[str] = []
     with display, term_cancels(cancel), _new_cache_guard(db_path):
         try:
-            run_ids = runner.execute()
+            if adaptive_setup is not None:
+                from .adaptive import describe_variant, evaluate_against_base
+
+                variants_, margins, design = adaptive_setup
+                base_id, done = evaluate_against_base(cfg, variants_, margins=margins, design=design,
+                                                      emit=display.handle, cancel=cancel)
+                run_ids = [base_id, *(v.run_id for v in done)]
+                lines = [describe_variant(v, design) for v in done] + [design.describe()]
+            else:
+                run_ids = runner.execute()
         except KeyboardInterrupt:
             cancel.set()
             click.echo("cancelled", err=True)
@@ -472,6 +500,21 @@ def run(ctx: click.Context, model: str, compression: str, dimensions: str, profi
         sys.exit(130)
     if run_ids:
         _print_table(db_path, run_ids, rule_set)
+    for line in lines:
+        click.echo(line)
+
+
+def _adaptive_setup(specs: Sequence[Any], dims: Sequence[str], margin: str | None, alpha: float) -> tuple:
+    """`run --adaptive`: (specs to evaluate against the base, margins, sequential design), checked
+    before anything loads. The dense base must be among the specs: it is what every spec is tested against."""
+    from .trust.noninferiority import parse_alpha, parse_margins
+    from .trust.sequential import SequentialDesign
+
+    variants = [s for s in specs if not s.is_dense]
+    if not any(s.is_dense for s in specs) or not variants:
+        raise CtrustError("--adaptive tests each spec against the dense base: give both, e.g. "
+                          "--compression none,gptq-3b-g64")
+    return variants, parse_margins(margin, known=dims), SequentialDesign(alpha=parse_alpha(alpha))
 
 
 # ---------------------------------------------------------------------------------------
@@ -736,13 +779,6 @@ def runs(ctx: click.Context, db: Path | None, as_json: bool, limit: int, rules: 
     _console().print(score_table(rs, scores, show_status=True, rules=rule_set))
 
 
-decision_options = [
-    click.option("--margin", default=None, metavar="POINTS",
-                 help="Non-inferiority margin in score points: 2, or per dimension: toxicity=1,default=2 "
-                      "(default 2)."),
-    click.option("--alpha", default=0.05, show_default=True, type=float,
-                 help="Two-sided level of the paired interval; a false 'non-inferior' is at most alpha/2."),
-]
 
 
 @main.command()
@@ -927,7 +963,6 @@ def recommend(ctx: click.Context, model: str, compression: str, dimensions: str,
     effective bits per weight, then sparsity; the pick is the most compressed one whose every dimension
     is non-inferior at --margin, and every more compressed spec is shown with what kept it out.
     """
-    from dataclasses import replace
 
     from .compress.spec import CompressionSpec, parse_specs
     from .progress import RunDisplay
@@ -958,15 +993,13 @@ def recommend(ctx: click.Context, model: str, compression: str, dimensions: str,
     with display, term_cancels(cancel), _new_cache_guard(db_path):
         try:
             if adaptive:
-                from .adaptive import evaluate_variant
+                from .adaptive import evaluate_against_base
                 from .recommend import candidate, decide_between
                 from .trust.sequential import SequentialDesign
 
                 design = SequentialDesign(alpha=alpha)
-                (base_id,) = Runner(replace(cfg, compressions=(CompressionSpec(),)), display.handle,
-                                    cancel=cancel).execute()
-                variants = [evaluate_variant(cfg, spec, base_id, margins=margins, design=design,
-                                             emit=display.handle, cancel=cancel) for spec in specs]
+                base_id, variants = evaluate_against_base(cfg, specs, margins=margins, design=design,
+                                                          emit=display.handle, cancel=cancel)
                 rec = decide_between(base_id, [candidate(v.spec, v.run_id, v.comparisons) for v in variants],
                                      margins=margins, alpha=alpha, rules=rule_set)
                 extra["adaptive"] = {

@@ -195,3 +195,48 @@ def test_adaptive_recommend_grows_one_run_per_spec_and_stops_early(stub_models, 
         grown = next(r for r in runs if r.compression == "gptq-4b-g64")
         assert grown.settings["adaptive"] == "stratified-prefix"
         assert sum(len(store.judged(grown.id, d, "paper")) for d in DIMS) == prompts["gptq-4b-g64"]["used"]
+
+
+def test_run_adaptive_stops_each_spec_early_against_the_base(stub_models, db_path, monkeypatch) -> None:
+    import ctrust_tui.adaptive as adaptive_mod
+
+    broken = {"gptq-3b-g64"}
+
+    class FakeRunner(Runner):
+        def __init__(self, cfg, emit, **kw):
+            kw.pop("backend_factory", None)
+            super().__init__(cfg, emit, backend_factory=_factory(broken), **kw)
+
+    monkeypatch.setattr(runner_mod, "Runner", FakeRunner)
+    monkeypatch.setattr(adaptive_mod, "Runner", FakeRunner)
+    monkeypatch.setattr(cli, "_check_model", lambda model, models: None)
+    args = ["--db", str(db_path), "--models-dir", str(stub_models), "run", "--model", "stub-model",
+            "--compression", "none,gptq-3b-g64,gptq-4b-g64", "--dimensions", ",".join(DIMS), "--profile", "quick",
+            "--margin", "40", "--adaptive"]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    total = sum(len(get_dimension(d).build_prompts(get_profile("quick"))) for d in DIMS)
+    lines = {line.split(" ")[0]: line for line in res.output.splitlines() if "prompts (" in line}
+    assert set(lines) == {"gptq-3b-g64", "gptq-4b-g64"}
+    assert lines["gptq-3b-g64"].count("inferior at") == len(DIMS) and "non-inferior" not in lines["gptq-3b-g64"]
+    assert lines["gptq-4b-g64"].count("non-inferior at") == len(DIMS)
+    used = int(lines["gptq-4b-g64"].split(" prompts (")[0].rsplit(" of ", 1)[0].rsplit(" ", 1)[1])
+    assert used <= total // 2 + 2  # decided at the second of four looks
+    with open_store(db_path, readonly=True) as store:
+        assert len(store.runs()) == 3  # base + one growing run per spec
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--compression", "gptq-3b-g64", "--adaptive"], "give both, e.g. --compression none,gptq-3b-g64"),
+    (["--compression", "none", "--adaptive"], "give both"),
+    (["--compression", "none,gptq-3b-g64", "--margin", "2"], "add --adaptive"),
+    (["--compression", "none,gptq-3b-g64", "--adaptive", "--margin", "-1"], "margin"),
+])
+def test_bad_run_adaptive_input_is_one_line_exit_2(tmp_path, stub_models, args, message) -> None:
+    db = tmp_path / "new" / "cache.db"
+    res = CliRunner().invoke(main, ["--db", str(db), "--models-dir", str(stub_models), "run", "--model",
+                                    "stub-model", *args])
+    assert res.exit_code == 2, res.output
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], res.output
+    assert not db.exists()
