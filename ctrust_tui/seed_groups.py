@@ -15,6 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from .compare import require_rules
 from .errors import CtrustError
 from .store.db import RunRow, Store
 from .trust import get_dimension
@@ -88,7 +89,8 @@ class SeedGroupReport:
 
 def seed_group_reports(store: Store, runs: Sequence[RunRow], *, rules: str = DEFAULT_RULES, n_boot: int = 1000,
                        seed: int = 0) -> list[SeedGroupReport]:
-    """One report per group among `runs` (finished runs only; groups with fewer than 2 are skipped)."""
+    """One report per group among `runs` (finished runs only; groups with fewer than 2 are skipped).
+    A run without current verdicts under `rules` is refused (CtrustError naming `ctrust rescore`)."""
     groups: dict[str, list[tuple[int, RunRow]]] = defaultdict(list)
     for r in runs:
         g = group_of(r)
@@ -103,6 +105,8 @@ def seed_group_reports(store: Store, runs: Sequence[RunRow], *, rules: str = DEF
         assert entry is not None
         want = tuple(int(s) for s in entry["seeds"])
         runs_ = list(by_seed.values())
+        for r in runs_:  # verdicts under these rules, from their current version (else: rescore first)
+            require_rules(store, r, rules)
         dims = [d for d in runs_[0].dimensions if all(d in r.dimensions for r in runs_)]
         results = []
         for dim_id in dims:
