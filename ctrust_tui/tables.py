@@ -146,7 +146,7 @@ def seed_group_table(report: SeedGroupReport, rules: str = "paper") -> Table:
     seed's score, and the share of the interval's variance that is between seeds."""
     runs = ", ".join(f"#{i}" for i in report.run_ids)
     title = (f"{report.compression}, calibration seeds {', '.join(map(str, report.seeds))} (runs {runs}; {rules} "
-             "rules): pooled score, two-level bootstrap 95% CI (seeds, then prompts), seed share of its variance")
+             "rules): pooled score, two-level bootstrap 95% CI (prompts, then seeds), seed share of its variance")
     if report.missing:
         title += f" — seeds {', '.join(map(str, report.missing))} have no finished run"
     table = Table(title=safe_text(title), title_justify="left")
