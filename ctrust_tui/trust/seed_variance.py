@@ -39,6 +39,7 @@ StratumFn = Callable[[PromptRecord], str]
 
 MAX_SEEDS = 20  # `ctrust run --calib-seeds` bound: each seed is one compression (minutes) and one run
 SEED_STREAM = 0x5EED  # offset of the seed-draw RNG from the prompt RNG
+SCORE_RANGE = (0.0, 100.0)  # every trust score is on this scale
 
 
 @dataclass(frozen=True)
@@ -106,8 +107,12 @@ def align(per_seed: Sequence[Sequence[Judged]]) -> list[list[Judged]]:
 def two_level_bootstrap(
     per_seed: Sequence[Sequence[Judged]], score_fn: ScoreFn, *, dimension: str = "", n_boot: int = 1000,
     seed: int = 0, alpha: float = 0.05, stratum: StratumFn = by_scenario,
+    bounds: tuple[float, float] | None = SCORE_RANGE,
 ) -> SeedVariance:
-    """Pooled score of K calibration seeds with a two-level bootstrap interval (see module doc)."""
+    """Pooled score of K calibration seeds with a two-level bootstrap interval (see module doc).
+
+    `bounds`: the range scores live in; the seed draw's inflated deviations can step outside it
+    (scores 40, 0, 30 give replicates below 0), so the interval's ends are clipped to it."""
     aligned = align(per_seed)
     k = len(aligned)
     n = len(aligned[0]) if aligned else 0
@@ -148,6 +153,8 @@ def two_level_bootstrap(
     replicates.sort()
     last = len(replicates) - 1
     ci = (replicates[int((alpha / 2) * last)], replicates[int((1 - alpha / 2) * last)])
+    if bounds is not None:
+        ci = (min(max(ci[0], bounds[0]), bounds[1]), min(max(ci[1], bounds[0]), bounds[1]))
     return SeedVariance(dimension, points, score, ci, n, sum(seed_vars) / len(seed_vars), _var(prompt_means),
                         len(replicates))
 

@@ -43,13 +43,18 @@ def test_shifted_seeds_with_identical_prompt_outcomes_are_all_seed_variance() ->
     assert res.seed_sd == pytest.approx(30.0)
     lo, hi = res.ci95
     assert lo < 40.0 and hi > 60.0  # wider than any prompt-only interval (which is a point here)
+    edge = two_level_bootstrap([[_item(i, v) for i in range(10)] for v in (0.4, 0.0, 0.3)], _mean, n_boot=300)
+    assert edge.ci95[0] == 0.0 < edge.ci95[1] <= 100.0  # the inflated seed draw steps below 0: clipped
+    raw = two_level_bootstrap([[_item(i, v) for i in range(10)] for v in (0.4, 0.0, 0.3)], _mean, n_boot=300,
+                              bounds=None)
+    assert raw.ci95[0] < 0.0 and raw.ci95[1] == edge.ci95[1]
 
 
 def test_seed_share_grows_with_the_seed_shift() -> None:
     rng = random.Random(1)
     base = [rng.random() < 0.5 for _ in range(60)]
     shares = []
-    for flip in (0.0, 0.05, 0.3):
+    for flip in (0.0, 0.1, 0.9):
         seeds = []
         for k in range(4):
             r = random.Random(100 + k)
