@@ -438,28 +438,38 @@ def compress(ctx: click.Context, model: str, spec: str, calibration: str, nsampl
                    "decided (group-sequential, O'Brien-Fleming alpha spending).")
 @_apply(decision_options)
 @_apply(calib_options)
+@click.option("--calib-seeds", "calib_seeds", default=None, type=int, metavar="K",
+              help="Compress each calibrated spec with K calibration seeds (--seed .. --seed+K-1; the decoding "
+                   "seed stays --seed), one run each, and report scores pooled over them with an interval that "
+                   "includes the spread between seeds (1-20; gptq, awq, sparsegpt, wanda only).")
 @db_option
 @models_option
 @click.pass_context
 def run(ctx: click.Context, model: str, compression: str, dimensions: str, profile: str, seed: int, device: str,
         dtype: str, toxicity_scorer: str | None, limit: int | None, max_batch: int | None, rules: str, prompt_format: str,
         adaptive: bool, margin: str | None, alpha: float, calibration: str, nsamples: int, seqlen: int,
-        calib_precision: str, db: Path | None, models_dir: Path | None) -> None:
+        calib_precision: str, calib_seeds: int | None, db: Path | None, models_dir: Path | None) -> None:
     """Evaluate MODEL under each compression spec on the chosen trust dimensions.
 
     Every output is judged under both rule sets and both are stored; --rules picks the one shown.
     """
     from .compress.spec import parse_specs
     from .progress import RunDisplay
-    from .runner import RunConfig, Runner
+    from .runner import RunConfig, Runner, calib_seed_configs
+    from .seed_groups import calib_seeds as group_seeds
+    from .seed_groups import check_calib_seeds
     from .trust import parse_dimensions
     from .trust.prompt_format import parse_prompt_format
 
     (rule_set,) = _rules(rules)
     fmt = parse_prompt_format(prompt_format)
     specs = parse_specs(compression)
+    check_calib_seeds(calib_seeds, specs)
     dims = parse_dimensions(dimensions)
     adaptive_setup = _adaptive_setup(specs, dims, margin, alpha) if adaptive else None
+    if adaptive and calib_seeds is not None and calib_seeds > 1:
+        raise CtrustError("--adaptive and --calib-seeds do not combine: pool the seeds with a full run "
+                          "(drop --adaptive), or test one calibration seed adaptively")
     if not adaptive and (ctx.get_parameter_source("margin") == click.core.ParameterSource.COMMANDLINE
                          or ctx.get_parameter_source("alpha") == click.core.ParameterSource.COMMANDLINE):
         raise CtrustError("--margin and --alpha decide adaptive runs: add --adaptive (or use `ctrust compare`)")
@@ -470,10 +480,10 @@ def run(ctx: click.Context, model: str, compression: str, dimensions: str, profi
     cfg = RunConfig(model=model, compressions=specs, dimensions=dims, profile=profile, seed=seed, device=device,
                     calibration=calib, toxicity_scorer=toxicity_scorer,
                     db_path=db_path, models_dir=models, max_batch=max_batch, limit=limit,
-                    rules=rule_set, prompt_format=fmt, dtype=dtype)
+                    rules=rule_set, prompt_format=fmt, dtype=dtype,
+                    calib_seeds=group_seeds(seed, calib_seeds) if calib_seeds and calib_seeds > 1 else None)
     cancel = threading.Event()
     display = RunDisplay()
-    runner = Runner(cfg, display.handle, cancel=cancel)
     run_ids: list[int] = []
     lines: list[str] = []
     with display, term_cancels(cancel), _new_cache_guard(db_path):
@@ -487,7 +497,10 @@ def run(ctx: click.Context, model: str, compression: str, dimensions: str, profi
                 run_ids = [base_id, *(v.run_id for v in done)]
                 lines = [describe_variant(v, design) for v in done] + [design.describe()]
             else:
-                run_ids = runner.execute()
+                for one in calib_seed_configs(cfg):  # one config per calibration seed of a group, else just cfg
+                    run_ids += Runner(one, display.handle, cancel=cancel).execute()
+                    if display.cancelled or cancel.is_set():
+                        break
         except KeyboardInterrupt:
             cancel.set()
             click.echo("cancelled", err=True)
@@ -500,6 +513,8 @@ def run(ctx: click.Context, model: str, compression: str, dimensions: str, profi
         sys.exit(130)
     if run_ids:
         _print_table(db_path, run_ids, rule_set)
+        if cfg.calib_seeds is not None:
+            _print_seed_groups(db_path, run_ids, rule_set)
     for line in lines:
         click.echo(line)
 
@@ -515,6 +530,19 @@ def _adaptive_setup(specs: Sequence[Any], dims: Sequence[str], margin: str | Non
         raise CtrustError("--adaptive tests each spec against the dense base: give both, e.g. "
                           "--compression none,gptq-3b-g64")
     return variants, parse_margins(margin, known=dims), SequentialDesign(alpha=parse_alpha(alpha))
+
+
+
+def _print_seed_groups(db_path: Path, run_ids: Sequence[int], rules: str) -> None:
+    from .seed_groups import seed_group_reports
+    from .store import open_store
+    from .tables import seed_group_table
+
+    with open_store(db_path, readonly=True) as store:
+        runs_ = [r for r in (store.run(i) for i in run_ids) if r]
+        reports = seed_group_reports(store, runs_, rules=rules)
+    for report in reports:
+        _console().print(seed_group_table(report, rules))
 
 
 # ---------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from .seed_groups import group_of
 from .store.db import RunRow, ScoreRow
 from .textsafe import clean_tree, csv_cell, md_cell
 from .trust.registry import DIMENSIONS
@@ -65,6 +66,7 @@ def to_json(rows: Sequence[TableRow], rules: str = "paper") -> str:
             "seed": r.seed,
             "status": r.shown_status,
             "scorer": r.scorer,
+            "calib_seed_group": group_of(r),
             "rules": rules,
             "scores": {
                 d: {

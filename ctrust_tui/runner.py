@@ -14,7 +14,7 @@ import platform
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -39,6 +39,7 @@ from .events import (
     TokensGenerated,
 )
 from .modelstore import ModelRef, resolve_model
+from .seed_groups import GROUP_KEY, group_entry
 from .store import Store, generation_key, open_store
 from .store.db import engine_tag
 from .store.runlock import RunLock
@@ -71,6 +72,9 @@ class RunConfig:
     # adaptive evaluation (adaptive.py): evaluate only this stratified prefix (share of its prompts) of each
     # dimension; the run's identity is the whole ordered set, so successive rounds grow one run
     fractions: tuple[tuple[str, float], ...] | None = None
+    # calibration-seed group (`ctrust run --calib-seeds K`, seed_groups.py): the K calibration seeds this
+    # run's `calibration.seed` is one of; None for a run outside a group (its settings stay as they were)
+    calib_seeds: tuple[int, ...] | None = None
 
 
 BackendFactory = Callable[[ModelRef, CompressionSpec, RunConfig, Callable[[CompressProgress], None],
@@ -83,6 +87,14 @@ def compression_label(spec: CompressionSpec, calibration: CalibrationConfig) -> 
     if spec.calibrated and calibration != CalibrationConfig():
         label += f"@{calibration.tag}"
     return label
+
+
+def calib_seed_configs(cfg: RunConfig) -> list[RunConfig]:
+    """One config per calibration seed of `cfg.calib_seeds` (each with that seed in its calibration),
+    or `[cfg]` outside a group. The decoding seed (`cfg.seed`) is the same in every one."""
+    if cfg.calib_seeds is None:
+        return [cfg]
+    return [replace(cfg, calibration=replace(cfg.calibration, seed=s)) for s in cfg.calib_seeds]
 
 
 def real_backend(model: ModelRef, spec: CompressionSpec, cfg: RunConfig,
@@ -376,6 +388,10 @@ class Runner:
             if fractions is not None:  # absent otherwise, so earlier runs keep their identity
                 settings["adaptive"] = "stratified-prefix"
             settings.update(engine_settings(backend, cfg.prompt_format))
+            if cfg.calib_seeds is not None and spec.calibrated:  # absent outside a group, as above
+                shared = {k: v for k, v in settings.items() if k not in ("model_fingerprint", "compression")}
+                settings[GROUP_KEY] = group_entry(model=model.name, spec=str(spec), seeds=cfg.calib_seeds,
+                                                  calibration=cfg.calibration.to_dict(), shared=shared)
             # one writer per run: a second process with these settings waits here, then resumes
             lock.acquire(settings, notice=lambda m: self.emit(Notice(m, "warning")), should_stop=self.cancelled)
             store.upsert_model(backend.model_fingerprint, model.name,
@@ -498,5 +514,6 @@ class Runner:
         return scorer_name if dim.needs_toxicity_scorer else None
 
 
-__all__ = ["BackendFactory", "GenResult", "GenerationPlan", "PromptOutputs", "RunConfig", "Runner", "compression_label",
+__all__ = ["BackendFactory", "GenResult", "GenerationPlan", "PromptOutputs", "RunConfig", "Runner", "calib_seed_configs",
+           "compression_label",
            "generate_cached", "generate_prompt", "plan_generations", "real_backend"]

@@ -9,6 +9,7 @@ from rich.text import Text
 
 from .recommend import Recommendation
 from .report import COLUMNS, build_rows, fmt
+from .seed_groups import SeedGroupReport, group_label
 from .stats_view import delta_style, verdict_style
 from .store.db import RunRow, ScoreRow
 from .textsafe import safe_text
@@ -37,7 +38,10 @@ def score_table(runs: Sequence[RunRow], scores: Sequence[ScoreRow], *, show_stat
     table.add_column("Avg", justify="right")
     for row in rows:
         r = row.run
-        cells: list[Text | str] = [f"#{r.id}", safe_text(r.model_name), safe_text(r.compression)]
+        comp = safe_text(r.compression)
+        if group_label(r):
+            comp.append("\n" + group_label(r), style="dim")
+        cells: list[Text | str] = [f"#{r.id}", safe_text(r.model_name), comp]
         if show_status:
             cells += [safe_text(r.profile), safe_text(r.shown_status)]
         for d, _ in dims:
@@ -195,4 +199,24 @@ def flips_table(run_a: int, run_b: int, rows: Sequence[Mapping[str, Any]]) -> Ta
         table.add_row(safe_text(str(r["dimension"])), safe_text(str(r["record_id"])),
                       safe_text(str(r["base_verdict"])), safe_text(str(r["variant_verdict"])),
                       safe_text(forensics_summary(r.get("forensics"))))
+    return table
+
+
+def seed_group_table(report: SeedGroupReport, rules: str = "paper") -> Table:
+    """One calibration-seed group: per dimension the pooled score, its two-level 95% interval, each
+    seed's score, and the share of the interval's variance that is between seeds."""
+    runs = ", ".join(f"#{i}" for i in report.run_ids)
+    title = (f"{report.compression}, calibration seeds {', '.join(map(str, report.seeds))} (runs {runs}; {rules} "
+             "rules): pooled score, two-level bootstrap 95% CI (prompts, then seeds), seed share of its variance")
+    if report.missing:
+        title += f" — seeds {', '.join(map(str, report.missing))} have no finished run"
+    table = Table(title=safe_text(title), title_justify="left")
+    for col in ("dimension", "pooled", "95% CI", *(f"seed {s}" for s in report.seeds), "seed sd", "seed share",
+                "n"):
+        table.add_column(col, justify="left" if col == "dimension" else "right")
+    for d in report.dimensions:
+        ci = f"[{d.ci95[0]:.1f}, {d.ci95[1]:.1f}]" if d.ci95 else safe_text(d.note)
+        share = "—" if d.seed_share is None else f"{100 * d.seed_share:.0f}%"
+        table.add_row(safe_text(d.dimension), fmt(d.score), ci, *(fmt(v) for v in d.per_seed), fmt(d.seed_sd),
+                      share, str(d.n_prompts))
     return table

@@ -170,6 +170,7 @@ ORDER = ("models import-default", "models import", "compress", "models list", "m
          "compare", "rescore", "recommend", "sweep", "prompts", "score", "browse", "serve", "")
 ADJUST = {
     ("serve", "--port"): "0",  # port 8000 may be taken on a shared machine: a free one instead
+    ("run", "--calib-seeds"): "2",  # each seed is one GPTQ compression (minutes of CPU): two make a group
 }
 EXTRA = {"run": ["--limit", "1"], "recommend": ["--limit", "1"]}  # recommend reuses run's base and specs  # one prompt per dimension; recommend reuses run's base and specs
 # Commands whose alternatives are each minutes of CPU run their first form only (the README's own

@@ -19,6 +19,7 @@ from textual.widgets import ContentSwitcher, DataTable, Footer, Input, Static
 
 from ...errors import CtrustError
 from ...report import COLUMNS, build_rows, fmt
+from ...seed_groups import group_label
 from ...textsafe import strip_control
 from ..widgets.render import (
     bar,
@@ -219,6 +220,8 @@ class BrowseScreen(CtrustScreen):
         info = Text(f"run #{run.id} · ")
         info.append_text(inert(f"{run.model_name} · {run.compression} · {run.profile} · seed {run.seed} · "
                                f"{run.shown_status}"))
+        if group_label(run):  # one of K calibration seeds of `ctrust run --calib-seeds K`
+            info.append_text(inert(f" · {group_label(run)}"))
         if run.scorer:
             info.append_text(inert(f" · toxicity scorer {run.scorer}"))
         if run.error:
