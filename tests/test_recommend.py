@@ -158,10 +158,10 @@ def test_bad_recommend_input_is_one_line_exit_2_and_writes_nothing(tmp_path, stu
     assert not db.exists() and not db.parent.exists()
 
 
-def test_adaptive_recommend_grows_one_run_per_spec_and_stops_early(stub_models, db_path, monkeypatch) -> None:
+def _fake_runners(monkeypatch, broken: set[str]) -> None:
+    """Every Runner the CLI and the adaptive loop create generates with the fake backend
+    (`broken` specs answer wrongly)."""
     import ctrust_tui.adaptive as adaptive_mod
-
-    broken = {"gptq-3b-g64"}
 
     class FakeRunner(Runner):
         def __init__(self, cfg, emit, **kw):
@@ -171,6 +171,10 @@ def test_adaptive_recommend_grows_one_run_per_spec_and_stops_early(stub_models, 
     monkeypatch.setattr(runner_mod, "Runner", FakeRunner)
     monkeypatch.setattr(adaptive_mod, "Runner", FakeRunner)
     monkeypatch.setattr(cli, "_check_model", lambda model, models: None)
+
+
+def test_adaptive_recommend_grows_one_run_per_spec_and_stops_early(stub_models, db_path, monkeypatch) -> None:
+    _fake_runners(monkeypatch, broken={"gptq-3b-g64"})
     args = ["--db", str(db_path), "--models-dir", str(stub_models), "recommend", "stub-model",
             "--compression", "gptq-3b-g64,gptq-4b-g64", "--dimensions", ",".join(DIMS), "--profile", "quick",
             "--margin", "40", "--json", "--adaptive"]
@@ -198,18 +202,7 @@ def test_adaptive_recommend_grows_one_run_per_spec_and_stops_early(stub_models, 
 
 
 def test_run_adaptive_stops_each_spec_early_against_the_base(stub_models, db_path, monkeypatch) -> None:
-    import ctrust_tui.adaptive as adaptive_mod
-
-    broken = {"gptq-3b-g64"}
-
-    class FakeRunner(Runner):
-        def __init__(self, cfg, emit, **kw):
-            kw.pop("backend_factory", None)
-            super().__init__(cfg, emit, backend_factory=_factory(broken), **kw)
-
-    monkeypatch.setattr(runner_mod, "Runner", FakeRunner)
-    monkeypatch.setattr(adaptive_mod, "Runner", FakeRunner)
-    monkeypatch.setattr(cli, "_check_model", lambda model, models: None)
+    _fake_runners(monkeypatch, broken={"gptq-3b-g64"})
     args = ["--db", str(db_path), "--models-dir", str(stub_models), "run", "--model", "stub-model",
             "--compression", "none,gptq-3b-g64,gptq-4b-g64", "--dimensions", ",".join(DIMS), "--profile", "quick",
             "--margin", "40", "--adaptive"]
