@@ -282,9 +282,13 @@ class RayEngine:
         if not ray.is_initialized():
             if self.address:
                 probe_address(self.address)
+            kwargs = dict(self.init_kwargs)
+            pinned = os.environ.get("CTRUST_DTYPE")
+            if pinned and "runtime_env" not in kwargs:  # a precision pinned on the driver holds on every worker
+                kwargs["runtime_env"] = {"env_vars": {"CTRUST_DTYPE": pinned}}
             try:
                 ray.init(address=self.address or None, include_dashboard=False, log_to_driver=False,
-                         logging_level=logging.ERROR, **self.init_kwargs)
+                         logging_level=logging.ERROR, **kwargs)
             except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
                 where = self.address or "a local Ray"
                 raise CtrustError(f"cannot start or reach Ray at {where}: {str(exc).splitlines()[0][:300]}") from None
