@@ -33,6 +33,9 @@ CPU_MAX_BATCH_TOKENS = 32 * 768
 # (batch x heads x len x len) fp32 score matrix; one unpadded sequence uses the fused causal
 # kernel. On CPU, cap that matrix so long few-shot prompts (fairness: ~4k tokens) run alone.
 CPU_MAX_ATTN_BYTES = 512 * 2**20
+# GPU: prompt tokens prefilled in one forward at most (vLLM's scheduler budgets ~8-16k per step; a batch
+# step is one forward here, and its decode steps are cheap next to a prefill of this size)
+GPU_PREFILL_TOKENS = 16384
 # Padding is pure wasted compute where generation is compute-bound (CPU prefill): a batch is cut
 # when its padded prompt tokens would exceed this multiple of its real prompt tokens (+ slack).
 MAX_PAD_WASTE = {"cpu": 1.25, "cuda": 2.0}
@@ -218,8 +221,10 @@ class Generator:
             head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
             bytes_per_tok = 2 * layers * kv_heads * head_dim * 2 + 4 * cfg.vocab_size
             free = free_memory_bytes(self.device) or 0
+            # rows whose KV cache fits in half the free memory, and whose prompt tokens fit one prefill
+            # step's token budget (a step of many long prompts would otherwise hold up every short one)
             limit = max(1, int(0.5 * free / max(1, bytes_per_tok * per_seq)))
-            limit = min(limit, 256)
+            limit = min(limit, max(1, GPU_PREFILL_TOKENS // max(1, query_len)))
         else:
             heads = getattr(self.model.config, "num_attention_heads", 32)
             attn = CPU_MAX_ATTN_BYTES // max(1, heads * (query_len + max_new) * per_seq * 4)

@@ -164,3 +164,4 @@ def test_migration_to_v4_keeps_generations_and_marks_them_float32(tmp_path: Path
         assert store.conn.execute("SELECT engine, output FROM generations").fetchall() == [("", "o")]
         assert store.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == \
             str(len(MIGRATIONS))
+

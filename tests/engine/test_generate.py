@@ -414,3 +414,22 @@ def test_sliding_window_models_fall_back_to_full_prompts(tok):
     assert calls.count((1, prefix_len)) == 1  # one (discarded) prefix pass for the three batches
     for i, p in enumerate(prompts):
         assert got[f"k{i}"].text == one_at_a_time(model, tok, p, 6), p
+
+
+def test_gpu_batches_are_sized_by_free_memory_and_a_prefill_token_budget(monkeypatch):
+    from types import SimpleNamespace
+
+    from ctrust_tui.engine import device as device_mod
+    from ctrust_tui.engine.generate import GPU_PREFILL_TOKENS, Generator
+
+    cfg = SimpleNamespace(num_hidden_layers=30, num_key_value_heads=3, num_attention_heads=9, hidden_size=576,
+                          head_dim=64, vocab_size=49152)
+    model = SimpleNamespace(config=cfg, generation_config=SimpleNamespace(eos_token_id=0),
+                            prepare_inputs_for_generation=lambda **kw: kw)
+    tok = SimpleNamespace(eos_token_id=0)
+    gen = Generator(model, tok, torch.device("cuda"))
+    monkeypatch.setattr(device_mod, "free_memory_bytes", lambda device: 80 * 2**30)
+    short, long_ = gen._batch_limit(100, 100, 16), gen._batch_limit(4000, 4000, 16)
+    assert short == GPU_PREFILL_TOKENS // 100 and long_ == GPU_PREFILL_TOKENS // 4000  # the token budget binds
+    monkeypatch.setattr(device_mod, "free_memory_bytes", lambda device: 64 * 2**20)
+    assert 1 <= gen._batch_limit(100, 100, 16) < short  # little free memory: the KV budget binds
