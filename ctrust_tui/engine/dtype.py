@@ -196,12 +196,17 @@ def check_supported(requested: str, device: torch.device) -> None:
             raise CtrustError(f"--dtype {requested}: {device} cannot run it here; supported: {', '.join(ok)}")
 
 
+def effective_request(requested: str | None) -> str:
+    """The request after `CTRUST_DTYPE`, which replaces `auto` (and only auto)."""
+    requested = (requested or "auto").lower()
+    pinned = os.environ.get("CTRUST_DTYPE", "auto").lower()
+    return pinned if requested == "auto" and pinned != "auto" else requested
+
+
 def resolve_dtype(requested: str, device: torch.device, config: Any = None) -> DtypeChoice:
     """`--dtype` for `device`: auto = bf16/fp16 on accelerators, the measured faster on CPU.
     `CTRUST_DTYPE` (fp32 | bf16 | fp16) replaces auto everywhere, e.g. to pin a machine's precision."""
-    requested = (requested or "auto").lower()
-    if requested == "auto" and os.environ.get("CTRUST_DTYPE", "auto").lower() != "auto":
-        requested = os.environ["CTRUST_DTYPE"].lower()
+    requested = effective_request(requested)
     check_supported(requested, device)
     if requested != "auto":
         return DtypeChoice(DTYPES[requested], requested, f"{requested} (requested)")

@@ -21,7 +21,7 @@ from ..compress.spec import CompressionSpec
 from ..errors import CtrustError
 from ..modelstore import check_model_folder
 from .device import pick_device
-from .dtype import DtypeChoice, resolve_dtype
+from .dtype import DtypeChoice, effective_request, resolve_dtype
 
 
 @dataclass
@@ -64,13 +64,13 @@ def _one_line(exc: BaseException) -> str:
 def _choose_dtype(path: Path, dev: torch.device, requested: str) -> DtypeChoice:
     """`--dtype` resolved before loading: the CPU probe needs only the config's shapes."""
     config = None
-    if (requested or "auto") == "auto" and dev.type == "cpu":
+    if effective_request(requested) == "auto" and dev.type == "cpu":
         from transformers import AutoConfig
 
         try:
             config = AutoConfig.from_pretrained(str(path), trust_remote_code=False)
-        except Exception as exc:  # the load below reports a damaged folder with its own line
-            raise CtrustError(f"cannot read the model config in {path}: {_one_line(exc)}") from exc
+        except Exception as exc:  # a damaged or custom-code folder: the same line the load would give
+            raise CtrustError(f"cannot load model from {path}: {_one_line(exc)}") from exc
     return resolve_dtype(requested, dev, config)
 
 
