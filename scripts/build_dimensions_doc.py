@@ -103,11 +103,14 @@ def scores(db: Path, run_ids: list[int]) -> str:
         table = to_markdown(rows)
         detail = []
         for r in runs:
-            for s in sorted(store.scores([r.id]), key=lambda s: s.dimension):
-                ci = f"[{s.ci_low:.1f}, {s.ci_high:.1f}]" if s.ci_low is not None else "—"
-                ref = f"{100 * s.refusal_rate:.0f}%" if s.refusal_rate is not None else "—"
-                detail.append(f"| #{r.id} {r.profile} | `{s.dimension}` | {s.score:.1f} | {ci} | {ref} | {s.n} |")
-    head = "| run | dimension | score | 95% CI | refusal | n |\n|---|---|---:|---|---:|---:|\n"
+            for rules in ("paper", "robust"):  # paper: None where the fork reports no score (a scenario missing)
+                for s in sorted(store.scores([r.id], rules=rules), key=lambda s: s.dimension):
+                    ci = f"[{s.ci_low:.1f}, {s.ci_high:.1f}]" if s.ci_low is not None else "—"
+                    ref = f"{100 * s.refusal_rate:.0f}%" if s.refusal_rate is not None else "—"
+                    score = f"{s.score:.1f}" if s.score is not None else "—"
+                    detail.append(f"| #{r.id} {r.compression} {r.profile} | {rules} | `{s.dimension}` | {score} | "
+                                  f"{ci} | {ref} | {s.n} |")
+    head = "| run | rules | dimension | score | 95% CI | refusal | n |\n|---|---|---|---:|---|---:|---:|\n"
     return table + "\n" + head + "\n".join(detail) + "\n"
 
 
