@@ -53,9 +53,9 @@ def _records(dims: str, limit: int):
 def baseline_phase(args) -> None:
     """Runs in its own process: load, then one prompt at a time; writes {record key: output}."""
     import torch
+    from bench_generate import one_at_a_time
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from bench_generate import one_at_a_time
     from ctrust_tui.engine.generate import render_messages
 
     dev = torch.device(args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
