@@ -189,3 +189,19 @@ class Dimension(ABC):
             rules=rules,
             refusal_phrase_rate=phrase,
         )
+
+
+class PaperSummary:
+    """For dimensions whose fork computes score, metrics and refusal rate in one pass (AdvDemo,
+    AdvGLUE, OOD): `_paper_summary` returns (score, metrics, refusal rate) and both paper hooks read it."""
+
+    def _paper_summary(self, judged: Sequence[Judged]
+                       ) -> tuple[float | None, dict[str, dict[str, Any]], float | None]:
+        raise NotImplementedError
+
+    def paper_refusal_rate(self, judged: Sequence[Judged], scenarios: Mapping[str, Any]) -> float | None:
+        return self._paper_summary(judged)[2]
+
+    def aggregate_paper(self, judged: Sequence[Judged]) -> tuple[float | None, dict[str, dict[str, Any]]]:
+        score, metrics, _ = self._paper_summary(judged)
+        return score, metrics

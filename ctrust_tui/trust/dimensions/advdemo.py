@@ -15,11 +15,11 @@ refusal rates); `robust` reads the same head but tells refusals apart with the g
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from ..chat import classification_messages
-from ..dimension import Dimension, DimensionInfo, JudgeContext, Scenario
+from ..dimension import Dimension, DimensionInfo, JudgeContext, PaperSummary, Scenario
 from ..profiles import Profile
 from ..types import Decoding, Judged, PromptRecord, Verdict
 from ..vendored import load_json, prompt_texts
@@ -67,7 +67,7 @@ def _task_message(task: str) -> str:
     return msgs["nli3" if task.startswith("snli") else task]
 
 
-class AdvDemonstration(Dimension):
+class AdvDemonstration(PaperSummary, Dimension):
     info = DimensionInfo(
         id="advdemo",
         title="Robustness to adversarial demonstrations",
@@ -257,15 +257,7 @@ class AdvDemonstration(Dimension):
             extra["attack_success"] = hit
         return Verdict(word, refused, word == c["label"], extra=extra)
 
-    def paper_refusal_rate(self, judged: Sequence[Judged], scenarios: Mapping[str, Any]) -> float | None:
-        """The fork's adv_demonstration_rej."""
-        return self._paper_summary(judged)[2]
-
-    def aggregate_paper(self, judged: Sequence[Judged]) -> tuple[float | None, dict[str, dict[str, Any]]]:
-        score, metrics, _ = self._paper_summary(judged)
-        return score, metrics
-
-    def _paper_summary(
+    def _paper_summary(  # refusal rate: The fork's adv_demonstration_rej
         self, judged: Sequence[Judged]
     ) -> tuple[float | None, dict[str, dict[str, Any]], float | None]:
         """`counterfactual_score`, `backdoor_score` and `aggregate_all` over one seed.

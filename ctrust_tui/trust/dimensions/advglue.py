@@ -12,10 +12,10 @@ labels so that 'no' inside 'cannot' is not an answer.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from ..dimension import Dimension, DimensionInfo, JudgeContext, Scenario
+from ..dimension import Dimension, DimensionInfo, JudgeContext, PaperSummary, Scenario
 from ..profiles import Profile
 from ..types import Decoding, Judged, Message, PromptRecord, Verdict
 from ..vendored import load_json, prompt_texts
@@ -68,7 +68,7 @@ def build_messages(task: str, item: dict[str, Any]) -> tuple[Message, ...]:
     return tuple(msgs)
 
 
-class AdvGLUE(Dimension):
+class AdvGLUE(PaperSummary, Dimension):
     info = DimensionInfo(
         id="advglue",
         title="Adversarial robustness (AdvGLUE dev, substitute for AdvGLUE++)",
@@ -161,15 +161,7 @@ class AdvGLUE(Dimension):
         score = mean_or_none([t.accuracy for t in tallies.values()])
         return (None if score is None else 100.0 * score), metrics
 
-    def paper_refusal_rate(self, judged: Sequence[Judged], scenarios: Mapping[str, Any]) -> float | None:
-        """The fork's: mean over tasks of RR+NE."""
-        return self._paper_summary(judged)[2]
-
-    def aggregate_paper(self, judged: Sequence[Judged]) -> tuple[float | None, dict[str, dict[str, Any]]]:
-        score, metrics, _ = self._paper_summary(judged)
-        return score, metrics
-
-    def _paper_summary(
+    def _paper_summary(  # refusal rate: The fork's: mean over tasks of RR+NE
         self, judged: Sequence[Judged]
     ) -> tuple[float | None, dict[str, dict[str, Any]], float | None]:
         """adv_stats.py: per task Accuracy, RR+NE (share of -1) and AccuracyNoRefusal; the summary

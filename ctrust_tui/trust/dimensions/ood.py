@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..chat import classification_messages
-from ..dimension import Dimension, DimensionInfo, JudgeContext, Scenario
+from ..dimension import Dimension, DimensionInfo, JudgeContext, PaperSummary, Scenario
 from ..profiles import Profile
 from ..refusal import contains_any
 from ..types import Decoding, Judged, PromptRecord, Verdict
@@ -110,7 +110,7 @@ def knowledge_demo(q: Mapping[str, Any]) -> tuple[str, str]:
     return text, q["answer"][0]
 
 
-class OOD(Dimension):
+class OOD(PaperSummary, Dimension):
     info = DimensionInfo(
         id="ood",
         title="Out-of-distribution robustness",
@@ -309,15 +309,7 @@ class OOD(Dimension):
         score = mean_or_none(present)
         return (None if score is None else 100.0 * score), metrics
 
-    def paper_refusal_rate(self, judged: Sequence[Judged], scenarios: Mapping[str, Any]) -> float | None:
-        """The fork's: mean RR over scenarios."""
-        return self._paper_summary(judged)[2]
-
-    def aggregate_paper(self, judged: Sequence[Judged]) -> tuple[float | None, dict[str, dict[str, Any]]]:
-        score, metrics, _ = self._paper_summary(judged)
-        return score, metrics
-
-    def _paper_summary(
+    def _paper_summary(  # refusal rate: The fork's: mean RR over scenarios
         self, judged: Sequence[Judged]
     ) -> tuple[float | None, dict[str, dict[str, Any]], float | None]:
         """`evaluation` per scenario then `aggregate_score`, in the fork's percent arithmetic.
