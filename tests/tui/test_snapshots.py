@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 from tui_fixtures import fake_factory
-from tui_helpers import wait_for
+from tui_helpers import settle, wait_for
 
 from ctrust_tui.events import (
     DimensionScoreUpdated,
@@ -55,7 +55,7 @@ def test_compare(size, snap_compare, fixture_db, models_dir):
     async def ready(pilot):
         await pilot.press("2")
         await wait_for(pilot, lambda: pilot.app.screen.query_one("#compare-table").row_count == 4)
-        await pilot.app.workers.wait_for_complete()
+        await settle(pilot)
         await pilot.pause(0.3)
 
     assert snap_compare(CtrustApp(fixture_db, models_dir, readonly=True), terminal_size=size, run_before=ready)
@@ -66,9 +66,10 @@ def test_compare_trust_vs_compression(size, snap_compare, fixture_db, models_dir
     async def ready(pilot):
         await pilot.press("2")
         await wait_for(pilot, lambda: pilot.app.screen.query_one("#compare-table").row_count == 4)
-        await pilot.app.workers.wait_for_complete()  # the table is rebuilt once more on screen resume
-        await pilot.pause(0.3)
+        await settle(pilot)  # the table is rebuilt once more on screen resume
         await pilot.press("g")
+        await wait_for(pilot, lambda: pilot.app.screen.query_one("#compare-views").current == "plot-scroll")
+        await settle(pilot)
         await pilot.pause(0.3)
 
     assert snap_compare(CtrustApp(fixture_db, models_dir, readonly=True), terminal_size=size, run_before=ready)
