@@ -182,6 +182,27 @@ def engine(model, tok, dev, items, max_batch, share_prefixes: bool = True) -> tu
     return outs, n_tok, time.perf_counter() - t0, extra
 
 
+def continuous(model, tok, dev, items, max_batch) -> tuple[dict, int, float, str]:
+    """transformers' continuous batching through the engine's ContinuousGenerator (`--scheduler continuous`)."""
+    import torch
+
+    from ctrust_tui.backend import GenRequest
+    from ctrust_tui.engine.continuous import ContinuousGenerator
+
+    gen = ContinuousGenerator(model, tok, dev, max_batch=max_batch)
+    reqs = [GenRequest(k, t, d) for k, t, d in items]
+    outs, n_tok, yields = {}, 0, 0
+    t0 = time.perf_counter()
+    for results in gen.generate(reqs):
+        yields += 1
+        for r in results:
+            outs[r.key] = r.text
+            n_tok += r.n_tokens
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    return outs, n_tok, time.perf_counter() - t0, f"{gen.step_tokens}-token step budget, {yields} result groups"
+
+
 def bench_generate(args) -> tuple[list[str], dict]:
     import torch
     import transformers
@@ -198,6 +219,8 @@ def bench_generate(args) -> tuple[list[str], dict]:
     # warm-up (first-call allocations and kernel selection) for both paths
     one_at_a_time(model, tok, dev, items[:1], eos_ids)
     engine(model, tok, dev, items[:2], args.max_batch)
+    if "continuous" in args.order:
+        continuous(model, tok, dev, items[:2], args.max_batch)
     gc.collect()
 
     rows: dict = {}
@@ -212,8 +235,10 @@ def bench_generate(args) -> tuple[list[str], dict]:
             extra = f"{len(items)} calls, {n_prompt} prompt tokens computed"
         elif phase in ("engine", "batched"):
             outs, n_tok, secs, extra = engine(model, tok, dev, items, args.max_batch, phase == "engine")
+        elif phase == "continuous":
+            outs, n_tok, secs, extra = continuous(model, tok, dev, items, args.max_batch)
         else:
-            raise SystemExit(f"unknown phase {phase!r} in --order (single, batched, engine)")
+            raise SystemExit(f"unknown phase {phase!r} in --order (single, batched, engine, continuous)")
         rows[phase] = {"outs": outs, "tokens": n_tok, "seconds": secs, "rss": _peak_rss_mb(), "extra": extra,
                        "gpu": torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else None}
         print(f"{phase}: {n_tok} tokens in {secs:.1f}s ({n_tok / secs:.1f} tok/s)", file=sys.stderr)
@@ -221,9 +246,12 @@ def bench_generate(args) -> tuple[list[str], dict]:
     mismatches = []
     if single and eng:
         mismatches = [k for k, _, _ in items if single["outs"][k] != eng["outs"][k]]
-    if single and rows.get("batched") and rows.get("engine"):
-        n_diff = sum(single["outs"][k] != rows["batched"]["outs"][k] for k, _, _ in items)
-        rows["batched"]["extra"] += f"; {n_diff} greedy mismatches"
+    ref_name = "single" if single else "engine"  # greedy outputs are checked against one-at-a-time when it ran
+    ref = rows.get(ref_name)
+    for other in ("batched", "continuous"):
+        if ref and rows.get(other) and (other == "continuous" or rows.get("engine")):
+            n_diff = sum(ref["outs"][k] != rows[other]["outs"][k] for k, _, _ in items)
+            rows[other]["extra"] += f"; {n_diff} greedy mismatches vs {ref_name}"
     by_key = {r.key: r for r in recs}
     lines = [
         f"Model: {label}, device {dev}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
@@ -236,7 +264,8 @@ def bench_generate(args) -> tuple[list[str], dict]:
     ]
     for name, title in (("single", "one prompt at a time (`model.generate`, DecodingTrust)"),
                         ("batched", "engine, batching only (`share_prefixes=False`)"),
-                        ("engine", "engine (`Generator`: batches + shared-prefix KV cache)")):
+                        ("engine", "engine (`Generator`: batches + shared-prefix KV cache)"),
+                        ("continuous", "continuous batching (`--scheduler continuous`, transformers' paged scheduler)")):
         r = rows.get(name)
         if r:
             gpu = f", peak GPU {r['gpu']:.0f} MiB" if r["gpu"] is not None else ""
@@ -352,7 +381,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     ap.add_argument("--profile", default="smoke", help="prompt profile: smoke | quick | paper")
     ap.add_argument("--order", default="single,engine",
-                    help="phases to run, in order: single, batched (no shared prefixes), engine")
+                    help="phases to run, in order: single, batched (no shared prefixes), engine, continuous")
     ap.add_argument("--show-mismatches", type=int, default=5)
     ap.add_argument("--skip-generate", action="store_true")
     ap.add_argument("--skip-store", action="store_true")

@@ -428,6 +428,10 @@ def compress(ctx: click.Context, model: str, spec: str, calibration: str, nsampl
 @click.option("--toxicity-scorer", default=None, help="profanity (default) | perspective | PATH to a local HF classifier")
 @click.option("--limit", default=None, type=int, help="At most N prompts per dimension (quick looks).")
 @click.option("--max-batch", default=None, type=int, help="Cap the generation batch size.")
+@click.option("--scheduler", default="auto", show_default=True, type=click.Choice(["auto", "static", "continuous"]),
+              help="static = planned batches with shared-prefix KV caches; continuous = transformers' continuous "
+                   "batching (a token budget per step shared by prefill chunks and decoding rows, requests admitted "
+                   "as others finish); auto = continuous on CUDA, static elsewhere (faster on a CPU).")
 @_rules_option()
 @click.option("--prompt-format", "prompt_format", default="model", show_default=True,
               help="model = the model's own chat template; fork = the paper's FastChat rendering (llama-2 for "
@@ -446,8 +450,8 @@ def compress(ctx: click.Context, model: str, spec: str, calibration: str, nsampl
 @models_option
 @click.pass_context
 def run(ctx: click.Context, model: str, compression: str, dimensions: str, profile: str, seed: int, device: str,
-        dtype: str, toxicity_scorer: str | None, limit: int | None, max_batch: int | None, rules: str, prompt_format: str,
-        adaptive: bool, margin: str | None, alpha: float, calibration: str, nsamples: int, seqlen: int,
+        dtype: str, toxicity_scorer: str | None, limit: int | None, max_batch: int | None, scheduler: str, rules: str,
+        prompt_format: str, adaptive: bool, margin: str | None, alpha: float, calibration: str, nsamples: int, seqlen: int,
         calib_precision: str, calib_seeds: int | None, db: Path | None, models_dir: Path | None) -> None:
     """Evaluate MODEL under each compression spec on the chosen trust dimensions.
 
@@ -480,7 +484,7 @@ def run(ctx: click.Context, model: str, compression: str, dimensions: str, profi
     cfg = RunConfig(model=model, compressions=specs, dimensions=dims, profile=profile, seed=seed, device=device,
                     calibration=calib, toxicity_scorer=toxicity_scorer,
                     db_path=db_path, models_dir=models, max_batch=max_batch, limit=limit,
-                    rules=rule_set, prompt_format=fmt, dtype=dtype,
+                    rules=rule_set, prompt_format=fmt, dtype=dtype, scheduler=scheduler,
                     calib_seeds=group_seeds(seed, calib_seeds) if calib_seeds and calib_seeds > 1 else None)
     cancel = threading.Event()
     display = RunDisplay()

@@ -41,7 +41,8 @@ class ModelLoaded:
 
 @dataclass(frozen=True)
 class PromptsStarted:
-    """A batch of prompts begins generating (so a UI can show them before tokens arrive)."""
+    """The rows now generating (so a UI can show them before tokens arrive): the static engine's
+    batch, or the continuous scheduler's running set each time a request joins it."""
 
     run_id: int
     items: tuple[tuple[str, int, str, str], ...]  # (record id, sample index, dimension, prompt text)

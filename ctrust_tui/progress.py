@@ -79,8 +79,9 @@ class RunDisplay:
                 self.line(f"compress {ev.compression}: layer {ev.layer}/{ev.n_layers} {ev.step}")
         elif isinstance(ev, ModelLoaded):
             info = ev.info
+            sched = ", continuous batching" if info.get("scheduler") == "continuous" else ""
             self.line(f"loaded {ev.compression} on {info.get('device')} ({info.get('dtype')}, "
-                      f"{info.get('memory_bytes', 0) / 1e6:.0f} MB, {info.get('load_seconds')} s)")
+                      f"{info.get('memory_bytes', 0) / 1e6:.0f} MB, {info.get('load_seconds')} s{sched})")
             if str(info.get("dtype_choice", "")).startswith("auto:"):  # the CPU probe's measurement
                 self.line(f"dtype {info['dtype_choice']}")
         elif isinstance(ev, RunStarted):

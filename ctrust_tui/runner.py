@@ -69,6 +69,9 @@ class RunConfig:
     rules: str = DEFAULT_RULES  # the rule set events and the final table report; both sets are stored
     prompt_format: str = MODEL  # "model" (the model's chat template) | "fork" | "fork:<template>"
     dtype: str = "auto"  # auto | fp32 | bf16 | fp16 (engine.dtype: auto measures fp32 vs bf16 on a CPU)
+    # auto | static | continuous (engine.continuous: auto = continuous batching on CUDA); how outputs are
+    # scheduled, not what they are: kept out of the run's settings (greedy outputs are the same tokens)
+    scheduler: str = "auto"
     # adaptive evaluation (adaptive.py): evaluate only this stratified prefix (share of its prompts) of each
     # dimension; the run's identity is the whole ordered set, so successive rounds grow one run
     fractions: tuple[tuple[str, float], ...] | None = None
@@ -126,7 +129,8 @@ def real_backend(model: ModelRef, spec: CompressionSpec, cfg: RunConfig,
         weights_fp = compressed.fingerprint or model_fingerprint(path)
     loaded = load_model(path, spec, cfg.device, dtype=cfg.dtype)
     return EngineBackend(loaded, model_fingerprint=weights_fp, compression=compression_label(spec, cfg.calibration),
-                         max_batch=cfg.max_batch, info=info, prompt_format=cfg.prompt_format)
+                         max_batch=cfg.max_batch, info=info, prompt_format=cfg.prompt_format,
+                         scheduler=cfg.scheduler)
 
 
 def environment(backend: Backend) -> dict[str, Any]:

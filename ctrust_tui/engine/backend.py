@@ -8,6 +8,7 @@ from typing import Iterator, Sequence
 from ..backend import BatchFn, ChunkFn, GenRequest, GenResult, StopFn
 from ..trust.prompt_format import MODEL, ForkTemplate, fork_template_for
 from ..trust.types import Message
+from .continuous import ContinuousGenerator, resolve_scheduler
 from .generate import Generator, adds_bos, render_messages
 from .loader import LoadedModel
 
@@ -24,7 +25,8 @@ def _fork_template(loaded: LoadedModel, prompt_format: str) -> ForkTemplate | No
 
 class EngineBackend:
     def __init__(self, loaded: LoadedModel, *, model_fingerprint: str, compression: str,
-                 max_batch: int | None = None, info: dict | None = None, prompt_format: str = MODEL) -> None:
+                 max_batch: int | None = None, info: dict | None = None, prompt_format: str = MODEL,
+                 scheduler: str = "auto") -> None:
         self.loaded = loaded
         self._fork = _fork_template(loaded, prompt_format)
         # the fork tokenized the rendered text with the tokenizer's defaults: its BOS, where it adds one
@@ -39,9 +41,12 @@ class EngineBackend:
             "load_seconds": round(loaded.load_seconds, 2),
             "memory_bytes": loaded.memory_bytes,
             "prompt_format": f"fork:{self._fork.name}" if self._fork else MODEL,
+            "scheduler": resolve_scheduler(scheduler, loaded.device.type),
             **(info or {}),
         }
-        self._gen = Generator(loaded.model, loaded.tokenizer, loaded.device, max_batch=max_batch)
+        make = ContinuousGenerator if self.info["scheduler"] == "continuous" else Generator
+        self._gen: Generator | ContinuousGenerator = make(loaded.model, loaded.tokenizer, loaded.device,
+                                                          max_batch=max_batch)
 
     @property
     def tokens_streamed(self) -> int:

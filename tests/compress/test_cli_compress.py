@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from test_api import make_base
 
 from ctrust_tui.cli import main
+from ctrust_tui.store.db import open_store
 
 
 def test_compress_and_run_with_default_device(tmp_path: Path) -> None:
@@ -47,3 +48,23 @@ def test_generations_of_a_compressed_variant_are_keyed_by_its_own_weights(tmp_pa
     assert rtn.model_fingerprint == model_fingerprint(variant) != dense.model_fingerprint
     dense.close()
     rtn.close()
+
+
+def test_run_with_the_continuous_scheduler_matches_the_static_one(tmp_path: Path) -> None:
+    """`--scheduler continuous` on a CPU: the same greedy outputs (same keys: they hit one cache), the
+    scheduler recorded in the run's environment, and an unknown scheduler refused before any load."""
+    base = make_base(tmp_path / "src")
+    args = ["--models-dir", str(tmp_path / "models"), "run", "--model", str(base), "--dimensions",
+            "ethics,advglue", "--limit", "3"]
+    outputs = {}
+    for sched in ("static", "continuous"):
+        db = tmp_path / f"{sched}.db"
+        res = CliRunner().invoke(main, ["--db", str(db), *args, "--scheduler", sched])
+        assert res.exit_code == 0, res.output
+        assert ("continuous batching" in res.output) == (sched == "continuous")
+        with open_store(db, readonly=True) as store:
+            assert store.runs()[0].env["scheduler"] == sched
+            outputs[sched] = dict(store.conn.execute("SELECT key, output FROM generations").fetchall())
+    assert outputs["static"] and outputs["static"] == outputs["continuous"]
+    res = CliRunner().invoke(main, ["--db", str(tmp_path / "x.db"), *args, "--scheduler", "fast"])
+    assert res.exit_code == 2 and "fast" in res.output and not (tmp_path / "x.db").exists()

@@ -36,8 +36,8 @@ TEMPLATE = (
 )
 
 
-@pytest.fixture(scope="module")
-def tok():
+def make_tok() -> PreTrainedTokenizerFast:
+    """A word-level tokenizer over SENTENCES with a one-line chat template (also used by test_continuous)."""
     t = Tokenizer(models.WordLevel(unk_token="<unk>"))
     t.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     t.train_from_iterator(SENTENCES, trainers.WordLevelTrainer(special_tokens=["<pad>", "<eos>", "<unk>"]))
@@ -45,6 +45,11 @@ def tok():
     fast.padding_side = "left"
     fast.chat_template = TEMPLATE
     return fast
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return make_tok()
 
 
 def tiny_causal_lm(tok, config_cls=LlamaConfig, model_cls=LlamaForCausalLM, **extra):

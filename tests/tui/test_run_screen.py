@@ -8,7 +8,7 @@ import time
 from tui_fixtures import fake_factory
 from tui_helpers import rendered, wait_for
 
-from ctrust_tui.events import TokensGenerated
+from ctrust_tui.events import PromptsStarted, RunStarted, TokensGenerated
 from ctrust_tui.store import open_store
 from ctrust_tui.tui.app import CtrustApp
 
@@ -257,3 +257,21 @@ async def test_start_with_an_empty_queue_runs_the_form_and_the_baseline(tmp_path
         assert run.queue_status == {"none": "done", "gptq-4b-g128": "done"}
         with open_store(app.db_path, readonly=True) as store:
             assert [r.compression for r in sorted(store.runs(), key=lambda r: r.id)] == ["none", "gptq-4b-g128"]
+
+
+async def test_rows_still_generating_keep_their_text_when_the_set_grows(tmp_path, models_dir):
+    """The continuous scheduler reports the set of running rows each time a request joins: a row
+    already streaming keeps its text, a finished row leaves, a new one starts empty."""
+    app = CtrustApp(tmp_path / "cache.db", models_dir, backend_factory=fake_factory())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("4")
+        run = app.screen
+        run.apply_events([
+            RunStarted(1, "m", "none", ("ethics",), "smoke", 3, 0, False),
+            PromptsStarted(1, (("e/0", 0, "ethics", "p0"), ("e/1", 0, "ethics", "p1"))),
+            TokensGenerated(1, (("e/0", 0, "hello"), ("e/1", 0, "bye"))),
+            PromptsStarted(1, (("e/1", 0, "ethics", "p1"), ("e/2", 0, "ethics", "p2"))),
+        ])
+        await pilot.pause()
+        assert set(run.current) == {("e/1", 0), ("e/2", 0)}
+        assert run.current[("e/1", 0)]["out"] == ["bye"] and run.current[("e/2", 0)]["out"] == []

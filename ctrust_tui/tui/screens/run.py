@@ -206,7 +206,10 @@ class RunScreen(CtrustScreen):
                 dirty.add("current")
             elif isinstance(ev, PromptsStarted):
                 ns = ev.samples or (1,) * len(ev.items)
-                self.current = {(rid, s): {"dim": dim, "prompt": prompt, "out": [], "n": n}
+                # the rows now generating: a row still in the set keeps what it streamed so far (the
+                # continuous scheduler reports its set each time a request joins)
+                self.current = {(rid, s): self.current.get((rid, s))
+                                or {"dim": dim, "prompt": prompt, "out": [], "n": n}
                                 for (rid, s, dim, prompt), n in zip(ev.items, ns)}
                 dirty.add("current")
             elif isinstance(ev, GenerationFinished):

@@ -1,0 +1,169 @@
+"""Continuous batching: transformers' paged-attention scheduler behind the engine's `generate` contract.
+
+The static engine (`generate.Generator`) runs planned batches to completion: a batch whose longest
+row needs 150 tokens holds every finished row's slot, and a batch of long prompts holds up the
+short ones queued behind it. Continuous batching (`model.init_continuous_batching`, transformers
+>= 5.x) fills each forward step up to a token budget with decode tokens of running rows plus
+chunks of waiting prompts (chunked prefill, as vLLM schedules), admits a new request as soon as a
+row finishes, and shares KV pages of common prompt prefixes. It pays on a GPU, where a step's cost
+barely grows with its rows; on a compute-bound CPU the static engine's prefix clusters do as well
+or better (docs/performance.md, "Continuous batching"), so `auto` picks it on CUDA only.
+
+Greedy outputs are the same tokens as `model.generate` on the prompts measured (fp32); sampled
+ones are reproducible for the same requests and seed, like the static engine's.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Iterator, Sequence
+
+import torch
+
+from ..backend import BatchFn, Chunk, ChunkFn, GenRequest, GenResult, StopFn
+from ..errors import Cancelled
+from .generate import GPU_PREFILL_TOKENS, batch_seed, truncate_at_stop
+
+SCHEDULERS = ("auto", "static", "continuous")
+# Tokens one CPU step may process (prefill chunks + decode rows): a 512-token prefill runs at the
+# compute-bound rate on the 135M model here, larger chunks only add attention-mask memory.
+CPU_STEP_TOKENS = 1024
+PAGE_SIZE = 64  # tokens per KV page: small enough that short prompts do not waste most of a page
+KV_MEMORY_SHARE = 0.5  # of free device memory for the paged KV cache (as the static engine's KV budget)
+RESULT_FLUSH_S = 2.0  # finished results are handed to the caller (and cached) at least this often
+POLL_S = 0.05
+
+
+def resolve_scheduler(name: str, device_type: str) -> str:
+    """`auto` -> continuous on CUDA, static elsewhere (see the module docstring for why)."""
+    if name not in SCHEDULERS:
+        raise ValueError(f"unknown scheduler {name!r}; choose one of {', '.join(SCHEDULERS)}")
+    if name == "auto":
+        return "continuous" if device_type == "cuda" else "static"
+    return name
+
+
+class ContinuousGenerator:
+    """Generation through one continuous-batching manager per decoding setting."""
+
+    def __init__(self, model: Any, tokenizer: Any, device: torch.device, *, max_batch: int | None = None,
+                 flush_every: float = 0.1, step_tokens: int | None = None) -> None:
+        self.model = model
+        self.tok = tokenizer
+        self.device = device
+        self.max_batch = max_batch
+        self.flush_every = flush_every
+        self.step_tokens = step_tokens or (GPU_PREFILL_TOKENS if device.type == "cuda" else CPU_STEP_TOKENS)
+        self.tokens_streamed = 0
+        eos = model.generation_config.eos_token_id
+        self.eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        if tokenizer.eos_token_id is not None:
+            self.eos_ids.add(tokenizer.eos_token_id)
+
+    def _configs(self, group: Sequence[GenRequest], ids: Sequence[Sequence[int]]) -> tuple[Any, Any]:
+        from transformers import GenerationConfig
+        from transformers.generation.configuration_utils import ContinuousBatchingConfig
+
+        d = group[0].decoding
+        gen = GenerationConfig(max_new_tokens=d.max_new_tokens, eos_token_id=sorted(self.eos_ids),
+                               pad_token_id=self.tok.pad_token_id if self.tok.pad_token_id is not None else 0)
+        if d.greedy:
+            gen.do_sample = False
+        else:  # top_k=0: nucleus sampling only, as the static engine and DecodingTrust sample
+            gen.do_sample, gen.temperature, gen.top_p, gen.top_k = True, d.temperature, d.top_p, 0
+        cfg: dict[str, Any] = dict(page_size=PAGE_SIZE, max_batch_tokens=self.step_tokens,
+                                   auto_switch_to_flash=False,  # never fetch a kernel from a hub
+                                   seed=batch_seed(group), max_requests_per_batch=self.max_batch or None)
+        if self.device.type == "cuda":
+            cfg["max_memory_percent"] = KV_MEMORY_SHARE
+        else:
+            # RAM is shared with everything else: size the cache for this workload (every request at
+            # once, plus one page each of slack), not the library's 60% of free memory
+            pages = sum(math.ceil((len(x) + d.max_new_tokens) / PAGE_SIZE) + 1 for x in ids)
+            cfg["num_blocks"] = max(16, pages)
+        return gen, ContinuousBatchingConfig(**{k: v for k, v in cfg.items() if v is not None})
+
+    def generate(self, requests: Sequence[GenRequest], on_chunks: ChunkFn | None = None,
+                 should_stop: StopFn | None = None, on_batch: BatchFn | None = None) -> Iterator[list[GenResult]]:
+        """Yield finished results in groups (every RESULT_FLUSH_S) so the caller caches them as they come."""
+        groups: dict[tuple, list[GenRequest]] = {}
+        for r in requests:
+            d = r.decoding
+            groups.setdefault((d.max_new_tokens, d.temperature, d.top_p, d.stop), []).append(r)
+        for group in groups.values():
+            yield from self._run_group(group, on_chunks, should_stop, on_batch)
+
+    @torch.inference_mode()
+    def _run_group(self, group: Sequence[GenRequest], on_chunks: ChunkFn | None, should_stop: StopFn | None,
+                   on_batch: BatchFn | None) -> Iterator[list[GenResult]]:
+        d = group[0].decoding
+        stops = [s for s in d.stop if s]
+        ids = [self.tok(r.prompt, add_special_tokens=False).input_ids for r in group]
+        gen_cfg, cb_cfg = self._configs(group, ids)
+        manager = self.model.init_continuous_batching(generation_config=gen_cfg, continuous_batching_config=cb_cfg)
+        started = {r.key: time.time() for r in group}
+        tokens: dict[str, list[int]] = {r.key: [] for r in group}
+        sent: dict[str, str] = {r.key: "" for r in group}
+        stopped: set[str] = set()
+        active: list[str] = []
+        done: dict[str, GenResult] = {}
+        pending: list[GenResult] = []
+        last_flush = last_chunks = time.monotonic()
+        chunks: list[Chunk] = []
+        # every request queued before the loop starts: the first steps, and so the sampled tokens, never
+        # depend on how fast this thread queued them; the caller's global RNG is restored afterwards
+        for r, x in zip(group, ids):
+            manager.add_request(x, request_id=r.key, max_new_tokens=d.max_new_tokens, streaming=True)
+        rng = torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else [])
+        rng.__enter__()
+        manager.start()
+        try:
+            while len(done) < len(group):
+                if should_stop is not None and should_stop():
+                    raise Cancelled()
+                out = manager.get_result(timeout=POLL_S)
+                if out is None:
+                    if not manager.is_running():
+                        raise RuntimeError("continuous batching stopped before every request finished")
+                elif out.request_id in tokens and out.request_id not in done:
+                    key = out.request_id
+                    if out.error is not None:
+                        raise RuntimeError(f"continuous batching failed on a request: {out.error}")
+                    if key not in active:
+                        active.append(key)
+                        if on_batch is not None:
+                            on_batch(list(active))
+                    new = [t for t in out.generated_tokens if t not in self.eos_ids]
+                    self.tokens_streamed += max(0, len(new) - len(tokens[key]))
+                    tokens[key] = new
+                    text = self.tok.decode(new, skip_special_tokens=True)
+                    text, hit = truncate_at_stop(text, stops)
+                    stable = text if (out.is_finished() or hit) else text.removesuffix("\ufffd")
+                    if len(stable) > len(sent[key]) and stable.startswith(sent[key]):
+                        chunks.append((key, stable[len(sent[key]):]))
+                        sent[key] = stable
+                    if hit and key not in stopped:
+                        stopped.add(key)
+                        manager.cancel_request(key)
+                    if out.is_finished() or hit:
+                        ended_eos = len(out.generated_tokens) > len(new)
+                        finish = "stop" if hit else ("eos" if ended_eos else "length")
+                        res = GenResult(key, text, len(new), finish, time.time() - started[key])
+                        done[key] = res
+                        pending.append(res)
+                        active.remove(key)
+                now = time.monotonic()
+                if chunks and on_chunks is not None and now - last_chunks >= self.flush_every:
+                    on_chunks(chunks)
+                    chunks, last_chunks = [], now
+                if pending and (now - last_flush >= RESULT_FLUSH_S or len(done) == len(group)):
+                    if chunks and on_chunks is not None:
+                        on_chunks(chunks)
+                        chunks, last_chunks = [], now
+                    yield [p for p in pending]
+                    pending, last_flush = [], now
+        finally:
+            manager.stop(block=True, timeout=10)
+            manager.destroy()
+            rng.__exit__(None, None, None)

@@ -1,0 +1,119 @@
+"""Continuous batching (engine/continuous.py) on the tiny random Llama of test_generate: the same
+contract as the static engine, and the same greedy tokens."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from test_generate import PROMPTS, greedy, make_tok, one_at_a_time, reqs, run_all, tiny_causal_lm  # noqa: E402
+
+from ctrust_tui.backend import GenRequest  # noqa: E402
+from ctrust_tui.engine.continuous import ContinuousGenerator, resolve_scheduler  # noqa: E402
+from ctrust_tui.engine.generate import Generator  # noqa: E402
+from ctrust_tui.errors import Cancelled  # noqa: E402
+from ctrust_tui.trust.types import Decoding  # noqa: E402
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return make_tok()
+
+
+@pytest.fixture(scope="module")
+def model(tok):
+    return tiny_causal_lm(tok, initializer_range=0.2)  # the same seeded weights as test_generate's
+
+
+def test_greedy_equals_one_at_a_time_and_the_static_engine(model, tok):
+    got = run_all(ContinuousGenerator(model, tok, CPU), reqs(PROMPTS, greedy(12)))
+    static = run_all(Generator(model, tok, CPU), reqs(PROMPTS, greedy(12)))
+    assert set(got) == {f"k{i}" for i in range(len(PROMPTS))}
+    for i, p in enumerate(PROMPTS):
+        r = got[f"k{i}"]
+        assert r.text == one_at_a_time(model, tok, p, 12) == static[r.key].text, p
+        assert (r.finish, r.n_tokens) == (static[r.key].finish, static[r.key].n_tokens)
+    assert model.config._attn_implementation == "sdpa"  # the model is left as it was for the next user
+
+
+def test_a_small_token_budget_interleaves_prefill_and_decode(model, tok):
+    """A step budget below the longest prompt: prompts are prefilled in chunks between decode steps
+    of rows already running, and the tokens do not change."""
+    gen = ContinuousGenerator(model, tok, CPU, step_tokens=8)
+    got = run_all(gen, reqs(PROMPTS, greedy(10)))
+    assert max(len(tok(p).input_ids) for p in PROMPTS) > 8
+    for i, p in enumerate(PROMPTS):
+        assert got[f"k{i}"].text == one_at_a_time(model, tok, p, 10), p
+
+
+def test_stop_strings_streaming_and_row_sets(model, tok):
+    full = run_all(ContinuousGenerator(model, tok, CPU), reqs(PROMPTS, greedy(16)))
+    word = next(w for r in full.values() for w in r.text.split()[1:2])  # a word some output contains
+    chunks: list[tuple[str, str]] = []
+    row_sets: list[list[str]] = []
+    got = run_all(ContinuousGenerator(model, tok, CPU, flush_every=0.0), reqs(PROMPTS, greedy(16, stop=(word,))),
+                  on_chunks=chunks.extend, on_batch=row_sets.append)
+    hit = [k for k, r in full.items() if word in r.text]
+    assert hit
+    for k in hit:
+        assert got[k].finish == "stop" and got[k].text == full[k].text[:full[k].text.find(word)]
+    for k in set(full) - set(hit):
+        assert got[k].text == full[k].text
+    streamed: dict[str, str] = {}
+    for k, t in chunks:
+        streamed[k] = streamed.get(k, "") + t
+    assert all(streamed.get(k, "") == r.text for k, r in got.items())
+    assert row_sets and {k for s in row_sets for k in s} == set(got)  # every request reported as running
+
+
+def test_sampling_reproducible_and_seeded(model, tok):
+    d = Decoding(max_new_tokens=12, temperature=1.0, n=3, top_p=1.0)
+    rs = [GenRequest(f"p{i}-s{s}", p, d, sample_index=s, seed=7) for i, p in enumerate(PROMPTS[:3]) for s in range(3)]
+    torch.manual_seed(1)
+    before = torch.rand(1)
+    torch.manual_seed(1)
+    a = run_all(ContinuousGenerator(model, tok, CPU), rs)
+    assert torch.equal(torch.rand(1), before)  # the caller's RNG is untouched
+    b = run_all(ContinuousGenerator(model, tok, CPU), rs)
+    assert {k: r.text for k, r in a.items()} == {k: r.text for k, r in b.items()}
+    assert len({r.text for r in a.values()}) > 3
+    c = run_all(ContinuousGenerator(model, tok, CPU), [GenRequest(r.key, r.prompt, d, r.sample_index, 8) for r in rs])
+    assert {k: r.text for k, r in a.items()} != {k: r.text for k, r in c.items()}
+
+
+def test_cancel_stops_and_raises(model, tok):
+    polls = {"n": 0}
+
+    def should_stop() -> bool:
+        polls["n"] += 1
+        return polls["n"] > 2
+
+    with pytest.raises(Cancelled):
+        run_all(ContinuousGenerator(model, tok, CPU), reqs(PROMPTS, greedy(200)), should_stop=should_stop)
+    # the manager was stopped: the model generates normally afterwards
+    assert run_all(ContinuousGenerator(model, tok, CPU), reqs(PROMPTS[:1], greedy(4)))["k0"].text == \
+        one_at_a_time(model, tok, PROMPTS[0], 4)
+
+
+def test_groups_by_decoding_and_results_arrive_in_batches(model, tok):
+    rs = reqs(PROMPTS[:3], greedy(6)) + [GenRequest(f"j{i}", p, greedy(9)) for i, p in enumerate(PROMPTS[3:])]
+    batches = list(ContinuousGenerator(model, tok, CPU).generate(rs))
+    assert sorted(r.key for b in batches for r in b) == sorted(r.key for r in rs)
+    assert len(batches) >= 2  # one yield per decoding group at least
+    for r in (r for b in batches for r in b):
+        assert r.n_tokens <= (6 if r.key.startswith("k") else 9)
+
+
+@pytest.mark.parametrize(("name", "device", "want"), [("auto", "cuda", "continuous"), ("auto", "cpu", "static"),
+                                                       ("auto", "mps", "static"), ("static", "cuda", "static"),
+                                                       ("continuous", "cpu", "continuous")])
+def test_resolve_scheduler(name, device, want):
+    assert resolve_scheduler(name, device) == want
+
+
+def test_resolve_scheduler_rejects_unknown():
+    with pytest.raises(ValueError, match="static"):
+        resolve_scheduler("fast", "cpu")
