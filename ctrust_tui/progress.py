@@ -79,7 +79,8 @@ class RunDisplay:
                 self.line(f"compress {ev.compression}: layer {ev.layer}/{ev.n_layers} {ev.step}")
         elif isinstance(ev, ModelLoaded):
             info = ev.info
-            sched = ", continuous batching" if info.get("scheduler") == "continuous" else ""
+            sched = {"continuous": ", continuous batching",
+                     "static+continuous": ", continuous batching for long decodes"}.get(str(info.get("scheduler")), "")
             self.line(f"loaded {ev.compression} on {info.get('device')} ({info.get('dtype')}, "
                       f"{info.get('memory_bytes', 0) / 1e6:.0f} MB, {info.get('load_seconds')} s{sched})")
             if str(info.get("dtype_choice", "")).startswith("auto:"):  # the CPU probe's measurement

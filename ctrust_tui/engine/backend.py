@@ -8,7 +8,7 @@ from typing import Iterator, Sequence
 from ..backend import BatchFn, ChunkFn, GenRequest, GenResult, StopFn
 from ..trust.prompt_format import MODEL, ForkTemplate, fork_template_for
 from ..trust.types import Message
-from .continuous import ContinuousGenerator, resolve_scheduler
+from .continuous import ContinuousGenerator, resolve_scheduler, uses_continuous
 from .generate import Generator, adds_bos, render_messages
 from .loader import LoadedModel
 
@@ -44,13 +44,23 @@ class EngineBackend:
             "scheduler": resolve_scheduler(scheduler, loaded.device.type),
             **(info or {}),
         }
-        make = ContinuousGenerator if self.info["scheduler"] == "continuous" else Generator
-        self._gen: Generator | ContinuousGenerator = make(loaded.model, loaded.tokenizer, loaded.device,
-                                                          max_batch=max_batch)
+        self._gen = Generator(loaded.model, loaded.tokenizer, loaded.device, max_batch=max_batch)
+        self._cb = ContinuousGenerator(loaded.model, loaded.tokenizer, loaded.device, max_batch=max_batch)
 
     @property
     def tokens_streamed(self) -> int:
-        return self._gen.tokens_streamed
+        return self._gen.tokens_streamed + self._cb.tokens_streamed
+
+    def _generate(self, requests: Sequence[GenRequest], on_chunks: ChunkFn | None, should_stop: StopFn | None,
+                  on_batch: BatchFn | None) -> Iterator[list[GenResult]]:
+        """Each request to the scheduler its decoding is routed to (continuous.uses_continuous)."""
+        sched = self.info["scheduler"]
+        cont = [r for r in requests if uses_continuous(sched, r.decoding)]
+        static = [r for r in requests if not uses_continuous(sched, r.decoding)]
+        if static:
+            yield from self._gen.generate(static, on_chunks, should_stop, on_batch)
+        if cont:
+            yield from self._cb.generate(cont, on_chunks, should_stop, on_batch)
 
     def render(self, messages: Sequence[Message]) -> str:
         if self._fork is not None:
@@ -59,7 +69,7 @@ class EngineBackend:
 
     def generate(self, requests: Sequence[GenRequest], on_chunks: ChunkFn | None = None,
                  should_stop: StopFn | None = None, on_batch: BatchFn | None = None) -> Iterator[list[GenResult]]:
-        batches = self._gen.generate(requests, on_chunks, should_stop, on_batch)
+        batches = self._generate(requests, on_chunks, should_stop, on_batch)
         fork = self._fork
         if fork is None or not fork.stop_str:
             return batches
@@ -70,7 +80,7 @@ class EngineBackend:
 
         import torch
 
-        self._gen.model = None
+        self._gen.model = self._cb.model = None
         self.loaded.model = None
         gc.collect()
         if torch.cuda.is_available():

@@ -6,8 +6,12 @@ short ones queued behind it. Continuous batching (`model.init_continuous_batchin
 >= 5.x) fills each forward step up to a token budget with decode tokens of running rows plus
 chunks of waiting prompts (chunked prefill, as vLLM schedules), admits a new request as soon as a
 row finishes, and shares KV pages of common prompt prefixes. It pays on a GPU, where a step's cost
-barely grows with its rows; on a compute-bound CPU the static engine's prefix clusters do as well
-or better (docs/performance.md, "Continuous batching"), so `auto` picks it on CUDA only.
+barely grows with its rows, and on a CPU for long decodes: on 8 quick toxicity/stereotype prompts
+(150 new tokens) it ran 62.6 s against the static engine's 112.0 s (rows that stop early free their
+slot). For short answers after long shared prompts the static engine's prefix clusters win on a
+CPU (50 quick classification prompts: 127 s static, 345 s continuous). So `auto` is continuous on
+CUDA and, elsewhere, continuous only for decoding groups of more than SHORT_ANSWER_MAX new tokens
+(docs/performance.md, "Continuous batching").
 
 Greedy outputs are the same tokens as `model.generate` on the prompts measured (fp32); sampled
 ones are reproducible for the same requests and seed, like the static engine's.
@@ -23,7 +27,7 @@ import torch
 
 from ..backend import BatchFn, Chunk, ChunkFn, GenRequest, GenResult, StopFn
 from ..errors import Cancelled
-from .generate import GPU_PREFILL_TOKENS, batch_seed, truncate_at_stop
+from .generate import GPU_PREFILL_TOKENS, SHORT_ANSWER_MAX, batch_seed, truncate_at_stop
 
 SCHEDULERS = ("auto", "static", "continuous")
 # Tokens one CPU step may process (prefill chunks + decode rows): a 512-token prefill runs at the
@@ -35,13 +39,24 @@ RESULT_FLUSH_S = 2.0  # finished results are handed to the caller (and cached) a
 POLL_S = 0.05
 
 
+MIXED = "static+continuous"
+
+
 def resolve_scheduler(name: str, device_type: str) -> str:
-    """`auto` -> continuous on CUDA, static elsewhere (see the module docstring for why)."""
+    """`auto` -> continuous on CUDA; elsewhere MIXED: short answers on the static engine, long
+    decodes on continuous batching (see the module docstring for the measurements)."""
     if name not in SCHEDULERS:
         raise ValueError(f"unknown scheduler {name!r}; choose one of {', '.join(SCHEDULERS)}")
     if name == "auto":
-        return "continuous" if device_type == "cuda" else "static"
+        return "continuous" if device_type == "cuda" else MIXED
     return name
+
+
+def uses_continuous(scheduler: str, decoding: Any) -> bool:
+    """Whether requests with this decoding go to continuous batching under a resolved scheduler."""
+    if scheduler == MIXED:
+        return decoding.max_new_tokens > SHORT_ANSWER_MAX
+    return scheduler == "continuous"
 
 
 class ContinuousGenerator:

@@ -10,8 +10,8 @@ torch = pytest.importorskip("torch")
 from test_generate import PROMPTS, greedy, make_tok, one_at_a_time, reqs, run_all, tiny_causal_lm  # noqa: E402
 
 from ctrust_tui.backend import GenRequest  # noqa: E402
-from ctrust_tui.engine.continuous import ContinuousGenerator, resolve_scheduler  # noqa: E402
-from ctrust_tui.engine.generate import Generator  # noqa: E402
+from ctrust_tui.engine.continuous import MIXED, ContinuousGenerator, resolve_scheduler, uses_continuous  # noqa: E402
+from ctrust_tui.engine.generate import SHORT_ANSWER_MAX, Generator  # noqa: E402
 from ctrust_tui.errors import Cancelled  # noqa: E402
 from ctrust_tui.trust.types import Decoding  # noqa: E402
 
@@ -107,11 +107,38 @@ def test_groups_by_decoding_and_results_arrive_in_batches(model, tok):
         assert r.n_tokens <= (6 if r.key.startswith("k") else 9)
 
 
-@pytest.mark.parametrize(("name", "device", "want"), [("auto", "cuda", "continuous"), ("auto", "cpu", "static"),
-                                                       ("auto", "mps", "static"), ("static", "cuda", "static"),
+@pytest.mark.parametrize(("name", "device", "want"), [("auto", "cuda", "continuous"), ("auto", "cpu", MIXED),
+                                                       ("auto", "mps", MIXED), ("static", "cuda", "static"),
                                                        ("continuous", "cpu", "continuous")])
 def test_resolve_scheduler(name, device, want):
     assert resolve_scheduler(name, device) == want
+
+
+def test_mixed_routes_long_decodes_to_continuous_batching():
+    short, long = Decoding(max_new_tokens=SHORT_ANSWER_MAX), Decoding(max_new_tokens=SHORT_ANSWER_MAX + 1)
+    assert not uses_continuous(MIXED, short) and uses_continuous(MIXED, long)
+    assert uses_continuous("continuous", short) and not uses_continuous("static", long)
+
+
+def test_backend_auto_on_cpu_sends_each_decoding_to_its_scheduler(model, tok):
+    from pathlib import Path
+
+    from ctrust_tui.compress.spec import parse_spec
+    from ctrust_tui.engine.backend import EngineBackend
+    from ctrust_tui.engine.loader import LoadedModel
+
+    loaded = LoadedModel(model=model, tokenizer=tok, device=CPU, dtype=torch.float32, path=Path("tiny"),
+                         spec=parse_spec("none"), load_seconds=0.0, memory_bytes=0, dtype_reason="test")
+    backend = EngineBackend(loaded, model_fingerprint="f", compression="none")
+    assert backend.info["scheduler"] == MIXED
+    rs = reqs(PROMPTS[:3], greedy(4)) + [GenRequest(f"l{i}", p, greedy(SHORT_ANSWER_MAX + 2))
+                                         for i, p in enumerate(PROMPTS[3:])]
+    got = {r.key: r for b in backend.generate(rs) for r in b}
+    assert set(got) == {r.key for r in rs}
+    assert backend._gen.tokens_streamed > 0 and backend._cb.tokens_streamed > 0
+    assert backend.tokens_streamed == backend._gen.tokens_streamed + backend._cb.tokens_streamed
+    for i, p in enumerate(PROMPTS[3:]):
+        assert got[f"l{i}"].text == one_at_a_time(model, tok, p, SHORT_ANSWER_MAX + 2)
 
 
 def test_resolve_scheduler_rejects_unknown():
