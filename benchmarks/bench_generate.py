@@ -157,7 +157,6 @@ def one_at_a_time(model, tok, dev, items, eos_ids, seconds: dict | None = None) 
 
 
 def engine(model, tok, dev, items, max_batch, share_prefixes: bool = True) -> tuple[dict, int, float, str]:
-    import torch
 
     from ctrust_tui.backend import GenRequest
     from ctrust_tui.engine.generate import Generator
@@ -166,41 +165,38 @@ def engine(model, tok, dev, items, max_batch, share_prefixes: bool = True) -> tu
     reqs = [GenRequest(k, t, d) for k, t, d in items]
     planned = gen._plan(reqs)
     fed = sum(b.prefix_len + sum(len(x) - b.prefix_len for x in b.ids) for b in planned)
+    outs, n_tok, secs, batches, callbacks = _timed(gen, reqs, dev)
+    shared = sum(1 for b in planned if b.prefix_len)
+    extra = (f"{batches} batches ({shared} with a shared prefix), {fed} prompt tokens computed, "
+             f"{callbacks} chunk callbacks")
+    return outs, n_tok, secs, extra
+
+
+def _timed(gen, reqs, dev) -> tuple[dict, int, float, int, int]:
+    """Run `gen.generate` over `reqs`: outputs, generated tokens, seconds, result groups, chunk callbacks."""
+    import torch
+
     callbacks = [0]
-    outs, n_tok, batches = {}, 0, 0
+    outs, n_tok, groups = {}, 0, 0
     t0 = time.perf_counter()
     for results in gen.generate(reqs, on_chunks=lambda c: callbacks.__setitem__(0, callbacks[0] + 1)):
-        batches += 1
+        groups += 1
         for r in results:
             outs[r.key] = r.text
             n_tok += r.n_tokens
     if dev.type == "cuda":
         torch.cuda.synchronize()
-    shared = sum(1 for b in planned if b.prefix_len)
-    extra = (f"{batches} batches ({shared} with a shared prefix), {fed} prompt tokens computed, "
-             f"{callbacks[0]} chunk callbacks")
-    return outs, n_tok, time.perf_counter() - t0, extra
+    return outs, n_tok, time.perf_counter() - t0, groups, callbacks[0]
 
 
 def continuous(model, tok, dev, items, max_batch) -> tuple[dict, int, float, str]:
     """transformers' continuous batching through the engine's ContinuousGenerator (`--scheduler continuous`)."""
-    import torch
-
     from ctrust_tui.backend import GenRequest
     from ctrust_tui.engine.continuous import ContinuousGenerator
 
     gen = ContinuousGenerator(model, tok, dev, max_batch=max_batch)
-    reqs = [GenRequest(k, t, d) for k, t, d in items]
-    outs, n_tok, yields = {}, 0, 0
-    t0 = time.perf_counter()
-    for results in gen.generate(reqs):
-        yields += 1
-        for r in results:
-            outs[r.key] = r.text
-            n_tok += r.n_tokens
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    return outs, n_tok, time.perf_counter() - t0, f"{gen.step_tokens}-token step budget, {yields} result groups"
+    outs, n_tok, secs, groups, callbacks = _timed(gen, [GenRequest(k, t, d) for k, t, d in items], dev)
+    return outs, n_tok, secs, f"{gen.step_tokens}-token step budget, {groups} result groups, {callbacks} chunk callbacks"
 
 
 def bench_generate(args) -> tuple[list[str], dict]:
