@@ -126,6 +126,7 @@ class ContinuousGenerator:
         pending: list[GenResult] = []
         last_flush = last_chunks = time.monotonic()
         chunks: list[Chunk] = []
+        rows_changed = False  # a request joined the running set since the last report
         # every request queued before the loop starts: the first steps, and so the sampled tokens, never
         # depend on how fast this thread queued them; the caller's global RNG is restored afterwards
         for r, x in zip(group, ids):
@@ -147,8 +148,7 @@ class ContinuousGenerator:
                         raise RuntimeError(f"continuous batching failed on a request: {out.error}")
                     if key not in active:
                         active.append(key)
-                        if on_batch is not None:
-                            on_batch(list(active))
+                        rows_changed = True
                     new = [t for t in out.generated_tokens if t not in self.eos_ids]
                     self.tokens_streamed += max(0, len(new) - len(tokens[key]))
                     tokens[key] = new
@@ -169,13 +169,18 @@ class ContinuousGenerator:
                         pending.append(res)
                         active.remove(key)
                 now = time.monotonic()
-                if chunks and on_chunks is not None and now - last_chunks >= self.flush_every:
-                    on_chunks(chunks)
-                    chunks, last_chunks = [], now
-                if pending and (now - last_flush >= RESULT_FLUSH_S or len(done) == len(group)):
+                if now - last_chunks >= self.flush_every:  # the running set and new text, coalesced
+                    if rows_changed and on_batch is not None:
+                        on_batch(list(active))
                     if chunks and on_chunks is not None:
                         on_chunks(chunks)
-                        chunks, last_chunks = [], now
+                    chunks, last_chunks, rows_changed = [], now, False
+                if pending and (now - last_flush >= RESULT_FLUSH_S or len(done) == len(group)):
+                    if rows_changed and on_batch is not None:
+                        on_batch(list(active))
+                    if chunks and on_chunks is not None:
+                        on_chunks(chunks)
+                    chunks, last_chunks, rows_changed = [], now, False
                     yield [p for p in pending]
                     pending, last_flush = [], now
         finally:
