@@ -8,7 +8,7 @@ from typing import Iterator, Sequence
 from ..backend import BatchFn, ChunkFn, GenRequest, GenResult, StopFn
 from ..trust.prompt_format import MODEL, ForkTemplate, fork_template_for
 from ..trust.types import Message
-from .continuous import ContinuousGenerator, resolve_scheduler, uses_continuous
+from .continuous import ContinuousGenerator, ContinuousUnsupported, resolve_scheduler, uses_continuous
 from .generate import Generator, adds_bos, render_messages
 from .loader import LoadedModel
 
@@ -59,8 +59,17 @@ class EngineBackend:
         static = [r for r in requests if not uses_continuous(sched, r.decoding)]
         if static:
             yield from self._gen.generate(static, on_chunks, should_stop, on_batch)
-        if cont:
-            yield from self._cb.generate(cont, on_chunks, should_stop, on_batch)
+        if not cont:
+            return
+        done: set[str] = set()
+        try:
+            for batch in self._cb.generate(cont, on_chunks, should_stop, on_batch):
+                done.update(r.key for r in batch)
+                yield batch
+        except ContinuousUnsupported as exc:  # this model: static batches for the rest of the run
+            self.info["scheduler"] = "static"
+            self.info["scheduler_note"] = f"continuous batching unavailable ({str(exc)[:160]})"
+            yield from self._gen.generate([r for r in cont if r.key not in done], on_chunks, should_stop, on_batch)
 
     def render(self, messages: Sequence[Message]) -> str:
         if self._fork is not None:

@@ -42,6 +42,10 @@ POLL_S = 0.05
 MIXED = "static+continuous"
 
 
+class ContinuousUnsupported(RuntimeError):
+    """The model cannot run under continuous batching (raised before anything was generated)."""
+
+
 def resolve_scheduler(name: str, device_type: str) -> str:
     """`auto` -> continuous on CUDA; elsewhere MIXED: short answers on the static engine, long
     decodes on continuous batching (see the module docstring for the measurements)."""
@@ -116,7 +120,13 @@ class ContinuousGenerator:
         stops = [s for s in d.stop if s]
         ids = [self.tok(r.prompt, add_special_tokens=False).input_ids for r in group]
         gen_cfg, cb_cfg = self._configs(group, ids)
-        manager = self.model.init_continuous_batching(generation_config=gen_cfg, continuous_batching_config=cb_cfg)
+        init = getattr(self.model, "init_continuous_batching", None)
+        if init is None:
+            raise ContinuousUnsupported(f"{type(self.model).__name__} has no continuous batching")
+        try:
+            manager = init(generation_config=gen_cfg, continuous_batching_config=cb_cfg)
+        except Exception as exc:  # an architecture or attention the paged cache does not support
+            raise ContinuousUnsupported(f"{type(exc).__name__}: {exc}") from exc
         started = {r.key: time.time() for r in group}
         tokens: dict[str, list[int]] = {r.key: [] for r in group}
         sent: dict[str, str] = {r.key: "" for r in group}

@@ -144,3 +144,23 @@ def test_backend_auto_on_cpu_sends_each_decoding_to_its_scheduler(model, tok):
 def test_resolve_scheduler_rejects_unknown():
     with pytest.raises(ValueError, match="static"):
         resolve_scheduler("fast", "cpu")
+
+
+def test_a_model_without_continuous_batching_falls_back_to_static_batches(model, tok, monkeypatch):
+    from pathlib import Path
+
+    from ctrust_tui.compress.spec import parse_spec
+    from ctrust_tui.engine.backend import EngineBackend
+    from ctrust_tui.engine.loader import LoadedModel
+
+    def unsupported(*a, **kw):
+        raise NotImplementedError("no paged attention for this architecture")
+
+    monkeypatch.setattr(model, "init_continuous_batching", unsupported, raising=False)
+    loaded = LoadedModel(model=model, tokenizer=tok, device=CPU, dtype=torch.float32, path=Path("tiny"),
+                         spec=parse_spec("none"), load_seconds=0.0, memory_bytes=0, dtype_reason="test")
+    backend = EngineBackend(loaded, model_fingerprint="f", compression="none", scheduler="continuous")
+    got = {r.key: r for b in backend.generate(reqs(PROMPTS, greedy(6))) for r in b}
+    assert {k: r.text for k, r in got.items()} == {f"k{i}": one_at_a_time(model, tok, p, 6)
+                                                   for i, p in enumerate(PROMPTS)}
+    assert backend.info["scheduler"] == "static" and "paged attention" in backend.info["scheduler_note"]
