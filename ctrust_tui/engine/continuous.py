@@ -20,6 +20,7 @@ ones are reproducible for the same requests and seed, like the static engine's.
 from __future__ import annotations
 
 import math
+import os
 import time
 from typing import Any, Iterator, Sequence
 
@@ -35,11 +36,20 @@ SCHEDULERS = ("auto", "static", "continuous")
 CPU_STEP_TOKENS = 1024
 PAGE_SIZE = 64  # tokens per KV page: small enough that short prompts do not waste most of a page
 KV_MEMORY_SHARE = 0.5  # of free device memory for the paged KV cache (as the static engine's KV budget)
+CPU_KV_SHARE = 0.25  # of the available RAM at most for the KV cache on a CPU (the model and the OS need the rest)
 RESULT_FLUSH_S = 2.0  # finished results are handed to the caller (and cached) at least this often
 POLL_S = 0.05
 
 
 MIXED = "static+continuous"
+
+
+def available_ram_bytes() -> int:
+    """RAM available now (Linux `sysconf`); 8 GiB where the platform does not say."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 8 * 2**30
 
 
 class ContinuousUnsupported(RuntimeError):
@@ -80,6 +90,16 @@ class ContinuousGenerator:
         if tokenizer.eos_token_id is not None:
             self.eos_ids.add(tokenizer.eos_token_id)
 
+    def _kv_bytes_per_token(self) -> int:
+        """Keys and values of one token over all layers, in the model's dtype."""
+        cfg = self.model.config
+        layers = getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layer", 32)
+        heads = getattr(cfg, "num_attention_heads", None) or getattr(cfg, "n_head", 32)
+        kv_heads = getattr(cfg, "num_key_value_heads", None) or heads
+        hidden = getattr(cfg, "hidden_size", None) or getattr(cfg, "n_embd", 4096)
+        head_dim = getattr(cfg, "head_dim", None) or hidden // heads
+        return 2 * layers * kv_heads * head_dim * torch.finfo(self.model.dtype).bits // 8
+
     def _configs(self, group: Sequence[GenRequest], ids: Sequence[Sequence[int]]) -> tuple[Any, Any]:
         from transformers import GenerationConfig
         from transformers.generation.configuration_utils import ContinuousBatchingConfig
@@ -98,9 +118,12 @@ class ContinuousGenerator:
             cfg["max_memory_percent"] = KV_MEMORY_SHARE
         else:
             # RAM is shared with everything else: size the cache for this workload (every request at
-            # once, plus one page each of slack), not the library's 60% of free memory
+            # once, plus one page each of slack) within CPU_KV_SHARE of the available RAM, never the
+            # library's 60% of free memory; requests beyond it wait for pages to free up
             pages = sum(math.ceil((len(x) + d.max_new_tokens) / PAGE_SIZE) + 1 for x in ids)
-            cfg["num_blocks"] = max(16, pages)
+            longest = max(math.ceil((len(x) + d.max_new_tokens) / PAGE_SIZE) + 1 for x in ids)
+            fit = int(CPU_KV_SHARE * available_ram_bytes()) // max(1, PAGE_SIZE * self._kv_bytes_per_token())
+            cfg["num_blocks"] = max(16, longest, min(pages, fit))
         return gen, ContinuousBatchingConfig(**{k: v for k, v in cfg.items() if v is not None})
 
     def generate(self, requests: Sequence[GenRequest], on_chunks: ChunkFn | None = None,

@@ -164,3 +164,19 @@ def test_a_model_without_continuous_batching_falls_back_to_static_batches(model,
     assert {k: r.text for k, r in got.items()} == {f"k{i}": one_at_a_time(model, tok, p, 6)
                                                    for i, p in enumerate(PROMPTS)}
     assert backend.info["scheduler"] == "static" and "paged attention" in backend.info["scheduler_note"]
+
+
+def test_cpu_kv_cache_is_sized_for_the_workload_within_a_ram_share(model, tok, monkeypatch):
+    import ctrust_tui.engine.continuous as cont
+
+    gen = ContinuousGenerator(model, tok, CPU)
+    group = reqs(PROMPTS, greedy(100))
+    ids = [tok(r.prompt, add_special_tokens=False).input_ids for r in group]
+    per_token = gen._kv_bytes_per_token()
+    assert per_token == 2 * 2 * 2 * 16 * 4  # 2 layers, 2 KV heads of 16 dims, keys + values, fp32
+    _, roomy = gen._configs(group, ids)
+    assert roomy.num_blocks == max(16, sum(-(-(len(x) + 100) // cont.PAGE_SIZE) + 1 for x in ids))
+    monkeypatch.setattr(cont, "available_ram_bytes", lambda: 4 * cont.PAGE_SIZE * per_token * 3)  # 3 pages fit
+    _, tight = gen._configs(group * 20, ids * 20)
+    longest = max(-(-(len(x) + 100) // cont.PAGE_SIZE) + 1 for x in ids)
+    assert tight.num_blocks == max(16, longest, 3)
