@@ -67,6 +67,8 @@ def to_json(rows: Sequence[TableRow], rules: str = "paper") -> str:
             "status": r.shown_status,
             "scorer": r.scorer,
             "calib_seed_group": group_of(r),
+            # what ran it: device, dtype and how it was chosen, scheduler, library versions (not the pid)
+            "env": {k: v for k, v in r.env.items() if k != "pid"},
             "rules": rules,
             "scores": {
                 d: {

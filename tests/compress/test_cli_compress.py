@@ -62,8 +62,9 @@ def test_run_with_the_continuous_scheduler_matches_the_static_one(tmp_path: Path
         res = CliRunner().invoke(main, ["--db", str(db), *args, "--scheduler", sched])
         assert res.exit_code == 0, res.output
         assert ("continuous batching" in res.output) == (sched == "continuous")
+        runs = json.loads(CliRunner().invoke(main, ["--db", str(db), "runs", "--json"]).output)
+        assert runs[0]["env"]["scheduler"] == sched and runs[0]["env"]["dtype"] == "float32"
         with open_store(db, readonly=True) as store:
-            assert store.runs()[0].env["scheduler"] == sched
             outputs[sched] = dict(store.conn.execute("SELECT key, output FROM generations").fetchall())
     assert outputs["static"] and outputs["static"] == outputs["continuous"]
     res = CliRunner().invoke(main, ["--db", str(tmp_path / "x.db"), *args, "--scheduler", "fast"])
