@@ -341,13 +341,15 @@ class Store:
     def add_run_prompts(self, run_id: int, records: Sequence[PromptRecord]) -> list[str]:
         keys = [r.key for r in records]
 
-        def do() -> None:
-            self.db["prompts"].insert_all(
-                ({"prompt_key": r.key, "record_id": r.id, "dimension": r.dimension, "scenario": r.scenario,
-                  "record": canonical_json(r.to_dict())} for r in records), ignore=True, batch_size=BATCH_SIZE)
-            self.db["run_prompts"].insert_all(
-                ({"run_id": run_id, "prompt_key": k, "position": i} for i, k in enumerate(keys)), ignore=True,
-                batch_size=BATCH_SIZE)
+        def do() -> None:  # executemany, not insert_all: 15% faster here (module docstring)
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO prompts(prompt_key, record_id, dimension, scenario, record) VALUES (?,?,?,?,?)",
+                [(r.key, r.id, r.dimension, r.scenario, canonical_json(r.to_dict())) for r in records],
+            )
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO run_prompts(run_id, prompt_key, position) VALUES (?,?,?)",
+                [(run_id, k, i) for i, k in enumerate(keys)],
+            )
 
         self._write(do)
         return keys
