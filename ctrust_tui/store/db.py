@@ -3,6 +3,19 @@
 WAL mode so `ctrust browse` (read-only, another process) never blocks a writing run; writes
 are batched into transactions so a `kill -9` loses at most the batch in flight and the file
 stays consistent. Pure Python (sqlite-utils over sqlite3): no torch.
+
+Writes go through sqlite-utils (`insert_all` for generations and forensics, `insert` for new
+runs, scores and the meta rows), committed once per batch by `_write` (store/lib.py holds
+sqlite-utils' own commits back). SQL stays where sqlite-utils cannot say it or where it was
+measured to cost (benchmarks/bench_store.py, docs/performance.md "Store on sqlite-utils"; two
+runs on a shared 2-core machine):
+- `put_verdicts` and `add_run_prompts` use executemany: with `insert_all` they ran at 0.54-0.80
+  and 0.79-0.85 of its throughput (it converts every value in Python), while generations gained
+  (1.19-1.48x) and moved.
+- `upsert_model` is one ON CONFLICT statement that keeps `first_seen` (sqlite-utils' upsert is an
+  INSERT OR IGNORE plus an UPDATE); the run UPDATEs use CASE/COALESCE.
+- Reads are joins (run_items, judged, search), IN lists and GROUP BYs, which `rows_where` (one
+  table) cannot express; on the 1M-generation cache they timed 0.89-1.00x of before.
 """
 
 from __future__ import annotations
@@ -341,7 +354,7 @@ class Store:
     def add_run_prompts(self, run_id: int, records: Sequence[PromptRecord]) -> list[str]:
         keys = [r.key for r in records]
 
-        def do() -> None:  # executemany, not insert_all: 15% faster here (module docstring)
+        def do() -> None:  # executemany, not insert_all: measured faster (module docstring)
             self.conn.executemany(
                 "INSERT OR IGNORE INTO prompts(prompt_key, record_id, dimension, scenario, record) VALUES (?,?,?,?,?)",
                 [(r.key, r.id, r.dimension, r.scenario, canonical_json(r.to_dict())) for r in records],
@@ -391,7 +404,7 @@ class Store:
         def who(dim: str) -> str | None:
             return scorer(dim) if callable(scorer) else scorer
 
-        def do() -> None:  # executemany, not insert_all: 28% faster here (module docstring)
+        def do() -> None:  # executemany, not insert_all: measured faster (module docstring)
             self.conn.executemany(
                 "INSERT OR REPLACE INTO verdicts(run_id, prompt_key, rules, rules_version, record_id, dimension,"
                 " scenario, verdict, refusal, correct, leak, data, scorer) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",

@@ -9,10 +9,11 @@ idempotent (IF NOT EXISTS, checked columns). A database with a newer version, or
 Tables, indexes, the full-text index and added columns are made by sqlite-utils (`create_table`,
 `create_index`, `enable_fts`, `add_column`). What stays SQL, and why:
 - WITHOUT ROWID (run_prompts, verdicts, scores, flip_forensics: a run's rows are one primary-key
-  range, read and replaced by range): sqlite-utils only writes rowid tables, so `_create` appends
-  the clause to its CREATE TABLE, and v3's rebuild copies rows with SQL because `transform` would
-  drop the clause (and a rowid table would differ from every cache already on disk). Measured in
-  docs/performance.md ("Store on sqlite-utils").
+  range): sqlite-utils only writes rowid tables, so `_create` appends the clause to its CREATE
+  TABLE, and v3's rebuild copies rows with SQL (`transform` drops the clause, and on a WITHOUT
+  ROWID table fails: "no such column: rowid"). Kept for compatibility, not speed: every cache on
+  disk has it; a rowid verdicts table measured 0.84-1.35x the writes, 0.96-0.97x the `judged`
+  time and 0.93x the size (docs/performance.md, "Store on sqlite-utils": no consistent effect).
 - runs.id AUTOINCREMENT (sqlite-utils has none): run ids are referenced by verdicts, scores and
   run_prompts and shown as #N; they are never reused, even after a run is deleted by hand.
 - DROP INDEX (no sqlite-utils call), the INSERT ... SELECT copies, and `legacy_views` (TEMP views
@@ -135,8 +136,8 @@ def _v3(conn: sqlite3.Connection) -> None:
     """Verdicts and scores per rule set (`paper` / `robust`, trust/rules.py), with the rules version.
 
     The primary keys gain `rules`, which SQLite cannot alter in place, so both tables are rebuilt
-    (kept WITHOUT ROWID: verdicts are read by primary-key range, sqlite-utils' `transform` would drop
-    that clause). Rows written before rule sets existed were made by today's robust parser, version 1.
+    (kept WITHOUT ROWID, which sqlite-utils' `transform` cannot do: it fails on such a table and
+    makes rowid ones). Rows written before rule sets existed were made by the robust parser, version 1.
     One explicit transaction: a kill leaves either v2 or v3, never half of each.
     """
     cols = {r[1] for r in conn.execute("PRAGMA table_info(verdicts)")}
