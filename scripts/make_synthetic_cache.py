@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ctrust_tui.store import generation_key, open_store
 from ctrust_tui.store.db import now
+from ctrust_tui.trust.rules import DEFAULT_RULES, RULES_VERSION
 from ctrust_tui.trust.types import Decoding, Message, PromptRecord, canonical_json, sha256_hex
 
 DIMS = ("toxicity", "stereotype", "privacy", "fairness", "ethics", "advglue", "ood", "advdemo", "mmlu")
@@ -53,6 +54,7 @@ def build(path: Path, generations: int, n_prompts: int, seed: int, batch: int = 
             [(r.key, r.id, r.dimension, r.scenario, canonical_json(r.to_dict())) for r in records],
         )
     ts = now()
+    rules, rules_version = DEFAULT_RULES, RULES_VERSION[DEFAULT_RULES]  # what run_items reads by default
     made = 0
     for run_no in range(n_runs):
         model = f"model-{run_no // len(COMPRESSIONS)}"
@@ -76,7 +78,7 @@ def build(path: Path, generations: int, n_prompts: int, seed: int, batch: int = 
                 correct = rng.random() < 0.6
                 v = {"verdict": "correct" if correct else "incorrect", "refusal": False, "correct": correct,
                      "leak": None, "extra": {}}
-                verdicts.append((run_id, r.key, r.id, r.dimension, r.scenario, v["verdict"], 0, int(correct), None,
+                verdicts.append((run_id, r.key, rules, rules_version, r.id, r.dimension, r.scenario, v["verdict"], 0, int(correct), None,
                                  json.dumps(v), None))
             with conn:
                 conn.executemany(
@@ -84,16 +86,17 @@ def build(path: Path, generations: int, n_prompts: int, seed: int, batch: int = 
                     " decoding, sample_index, seed, output, n_tokens, finish, seconds, created_at)"
                     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", gens)
                 conn.executemany(
-                    "INSERT OR REPLACE INTO verdicts(run_id, prompt_key, record_id, dimension, scenario, verdict,"
-                    " refusal, correct, leak, data, scorer) VALUES (?,?,?,?,?,?,?,?,?,?,?)", verdicts)
+                    "INSERT OR REPLACE INTO verdicts(run_id, prompt_key, rules, rules_version, record_id, dimension,"
+                    " scenario, verdict, refusal, correct, leak, data, scorer) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    verdicts)
             made += len(gens)
         with conn:
             for dim in DIMS:
                 score = round(rng.uniform(30, 95), 2)
                 conn.execute(
-                    "INSERT OR REPLACE INTO scores(run_id, dimension, score, ci_low, ci_high, refusal_rate, n, total,"
-                    " scenarios, scorer, final, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (run_id, dim, score, score - 3, score + 3, 0.05, n_prompts // len(DIMS),
+                    "INSERT OR REPLACE INTO scores(run_id, dimension, rules, rules_version, score, ci_low, ci_high,"
+                    " refusal_rate, n, total, scenarios, scorer, final, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (run_id, dim, rules, rules_version, score, score - 3, score + 3, 0.05, n_prompts // len(DIMS),
                      n_prompts // len(DIMS), "{}", None, 1, ts))
         store.set_run_status(run_id, "finished", done=n_prompts, total=n_prompts)
         print(f"\rrun {run_no + 1}/{n_runs}: {made:,} generations, {time.time() - started:.0f}s",

@@ -3,6 +3,19 @@
 WAL mode so `ctrust browse` (read-only, another process) never blocks a writing run; writes
 are batched into transactions so a `kill -9` loses at most the batch in flight and the file
 stays consistent. Pure Python (sqlite-utils over sqlite3): no torch.
+
+Writes go through sqlite-utils (`insert_all` for generations and forensics, `insert` for new
+runs, scores and the meta rows), committed once per batch by `_write` (store/lib.py holds
+sqlite-utils' own commits back). SQL stays where sqlite-utils cannot say it or where it was
+measured to cost (benchmarks/bench_store.py, docs/performance.md "Store on sqlite-utils"; two
+runs on a shared 2-core machine):
+- `put_verdicts` and `add_run_prompts` use executemany: with `insert_all` they ran at 0.54-0.80
+  and 0.79-0.85 of its throughput (it converts every value in Python), while generations gained
+  (1.19-1.48x) and moved.
+- `upsert_model` is one ON CONFLICT statement that keeps `first_seen` (sqlite-utils' upsert is an
+  INSERT OR IGNORE plus an UPDATE); the run UPDATEs use CASE/COALESCE.
+- Reads are joins (run_items, judged, search), IN lists and GROUP BYs, which `rows_where` (one
+  table) cannot express; on the 1M-generation cache they timed 0.89-1.00x of before.
 """
 
 from __future__ import annotations
@@ -16,12 +29,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-import sqlite_utils
-
 from ..errors import StoreError
 from ..trust.rules import DEFAULT_RULES, RULES_VERSION
 from ..trust.types import DimensionResult, PromptRecord, Verdict, canonical_json, sha256_hex
+from .lib import library
 from .schema import APP_MARKER, MIGRATIONS, READABLE_FROM, SCHEMA_VERSION, legacy_views
+
+BATCH_SIZE = 1000  # rows per insert_all chunk asked for; sqlite-utils caps it at 999 variables (71 generations)
 
 
 def now() -> str:
@@ -182,7 +196,7 @@ class Store:
             raise _friendly(exc, self.path) from None
         try:
             conn.execute("PRAGMA busy_timeout = 10000")
-            self.db = sqlite_utils.Database(conn)
+            self.db = library(conn)  # sqlite-utils; commits only where the store's `with conn:` ends
             self._check_and_migrate()
         except sqlite3.Error as exc:
             conn.close()
@@ -250,17 +264,19 @@ class Store:
         self.conn.execute("PRAGMA journal_mode = WAL")
         self.conn.execute("PRAGMA synchronous = NORMAL")
         if version < SCHEMA_VERSION:
-            # The app marker is committed first, then each migration with its version bump in its own
-            # transaction (executescript commits anyway). Migrations are idempotent (IF NOT EXISTS), so
-            # a kill at any point leaves a file that the next open recognises and finishes migrating.
+            # The app marker is committed first, then each migration with its version bump in one
+            # explicit transaction (sqlite-utils' own commits are held back, store/lib.py), so a kill
+            # at any point leaves version N or N+1, which the next open recognises and finishes.
             with self.conn:
-                self.conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-                self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('app', ?)", (APP_MARKER,))
-                self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(version),))
+                self.conn.execute("BEGIN")
+                self.db.create_table("meta", {"key": str, "value": str}, pk="key", if_not_exists=True)
+                self.db["meta"].insert_all([{"key": "app", "value": APP_MARKER}], replace=True)
+                self.db["meta"].insert_all([{"key": "schema_version", "value": str(version)}], ignore=True)
             for i in range(version, SCHEMA_VERSION):
                 with self.conn:
+                    self.conn.execute("BEGIN")
                     MIGRATIONS[i](self.conn)
-                    self.conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(i + 1),))
+                    self.db["meta"].update("schema_version", {"value": str(i + 1)})
 
     def close(self) -> None:
         self.conn.close()
@@ -312,13 +328,12 @@ class Store:
                     (ts, ts, json.dumps(dict(env)), row[0]),
                 )
                 return int(row[0]), True
-            cur = self.conn.execute(
-                "INSERT INTO runs(settings_hash, model_name, model_fingerprint, compression, dimensions, profile, seed,"
-                " scorer, settings, status, created_at, updated_at, started_at, env) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (settings_hash, model_name, model_fingerprint, compression, json.dumps(list(dimensions)), profile,
-                 seed, scorer, canonical_json(dict(settings)), "running", ts, ts, ts, json.dumps(dict(env))),
-            )
-            return int(cur.lastrowid), False
+            runs = self.db["runs"].insert({
+                "settings_hash": settings_hash, "model_name": model_name, "model_fingerprint": model_fingerprint,
+                "compression": compression, "dimensions": json.dumps(list(dimensions)), "profile": profile,
+                "seed": seed, "scorer": scorer, "settings": canonical_json(dict(settings)), "status": "running",
+                "created_at": ts, "updated_at": ts, "started_at": ts, "env": json.dumps(dict(env))})
+            return int(runs.last_rowid), False
 
         return self._write(do)
 
@@ -339,7 +354,7 @@ class Store:
     def add_run_prompts(self, run_id: int, records: Sequence[PromptRecord]) -> list[str]:
         keys = [r.key for r in records]
 
-        def do() -> None:
+        def do() -> None:  # executemany, not insert_all: measured faster (module docstring)
             self.conn.executemany(
                 "INSERT OR IGNORE INTO prompts(prompt_key, record_id, dimension, scenario, record) VALUES (?,?,?,?,?)",
                 [(r.key, r.id, r.dimension, r.scenario, canonical_json(r.to_dict())) for r in records],
@@ -369,17 +384,13 @@ class Store:
 
         def do() -> None:
             ts = now()
-            self.conn.executemany(
-                "INSERT OR IGNORE INTO generations(key, model_fingerprint, compression, prompt_key, rendered_hash,"
-                " decoding, sample_index, seed, output, n_tokens, finish, seconds, created_at, engine)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [
-                    (r["key"], r["model_fingerprint"], r["compression"], r["prompt_key"], r["rendered_hash"],
-                     canonical_json(r["decoding"]), r["sample_index"], r["seed"], r["output"], r.get("n_tokens"),
-                     r.get("finish"), r.get("seconds"), ts, r.get("engine", ""))
-                    for r in rows
-                ],
-            )
+            self.db["generations"].insert_all(
+                ({"key": r["key"], "model_fingerprint": r["model_fingerprint"], "compression": r["compression"],
+                  "prompt_key": r["prompt_key"], "rendered_hash": r["rendered_hash"],
+                  "decoding": canonical_json(r["decoding"]), "sample_index": r["sample_index"], "seed": r["seed"],
+                  "output": r["output"], "n_tokens": r.get("n_tokens"), "finish": r.get("finish"),
+                  "seconds": r.get("seconds"), "created_at": ts, "engine": r.get("engine", "")} for r in rows),
+                ignore=True, batch_size=BATCH_SIZE)
 
         self._write(do)
 
@@ -393,7 +404,7 @@ class Store:
         def who(dim: str) -> str | None:
             return scorer(dim) if callable(scorer) else scorer
 
-        def do() -> None:
+        def do() -> None:  # executemany, not insert_all: measured faster (module docstring)
             self.conn.executemany(
                 "INSERT OR REPLACE INTO verdicts(run_id, prompt_key, rules, rules_version, record_id, dimension,"
                 " scenario, verdict, refusal, correct, leak, data, scorer) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -410,14 +421,12 @@ class Store:
     def put_score(self, run_id: int, result: DimensionResult, *, total: int, final: bool) -> None:
         def do() -> None:
             ci = result.ci95 or (None, None)
-            self.conn.execute(
-                "INSERT OR REPLACE INTO scores(run_id, dimension, rules, rules_version, score, ci_low, ci_high,"
-                " refusal_rate, refusal_phrase_rate, n, total, scenarios, scorer, final, updated_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (run_id, result.dimension, result.rules, RULES_VERSION[result.rules], result.score, ci[0], ci[1],
-                 result.refusal_rate, result.refusal_phrase_rate, result.n, total,
-                 json.dumps({k: dict(v) for k, v in result.scenarios.items()}), result.scorer, int(final), now()),
-            )
+            self.db["scores"].insert({
+                "run_id": run_id, "dimension": result.dimension, "rules": result.rules,
+                "rules_version": RULES_VERSION[result.rules], "score": result.score, "ci_low": ci[0], "ci_high": ci[1],
+                "refusal_rate": result.refusal_rate, "refusal_phrase_rate": result.refusal_phrase_rate, "n": result.n,
+                "total": total, "scenarios": json.dumps({k: dict(v) for k, v in result.scenarios.items()}),
+                "scorer": result.scorer, "final": int(final), "updated_at": now()}, replace=True)
 
         self._write(do)
 
@@ -565,9 +574,9 @@ class Store:
 
         def do() -> None:
             ts = now()
-            self.conn.executemany(
-                "INSERT OR REPLACE INTO flip_forensics(base_key, variant_key, method, data, created_at)"
-                " VALUES (?,?,?,?,?)", [(b, v, m, canonical_json(dict(d)), ts) for b, v, m, d in rows])
+            self.db["flip_forensics"].insert_all(
+                ({"base_key": b, "variant_key": v, "method": m, "data": canonical_json(dict(d)), "created_at": ts}
+                 for b, v, m, d in rows), replace=True, batch_size=BATCH_SIZE)
 
         self._write(do)
 
@@ -581,11 +590,15 @@ class Store:
         return [(PromptRecord.from_dict(json.loads(r)), Verdict.from_dict(json.loads(d))) for r, d in rows]
 
     def search(self, query: str, limit: int = 50) -> list[dict[str, Any]]:
-        """Full-text search over outputs; the query is quoted so user text cannot inject FTS syntax."""
-        terms = [t for t in query.replace('"', " ").split() if t]
-        if not terms:
+        """Full-text search over outputs; every word is quoted so user text cannot inject FTS syntax.
+
+        Quotes are removed before `quote_fts`: it keeps a user's "quoted phrase", and one that spans
+        a newline ends outside the quoting ('"x\nOR\ny"' searched x OR y). SQL, not `table.search`:
+        the hit joins its prompt, and caches made before sqlite-utils have an index `detect_fts`
+        does not find (content='generations')."""
+        fts_q = self.db.quote_fts(query.replace('"', " "))
+        if not fts_q:
             return []
-        fts_q = " ".join(f'"{t}"' for t in terms)
         try:
             rows = self.conn.execute(
                 "SELECT g.key, g.prompt_key, g.compression, g.output, p.record_id, p.dimension"

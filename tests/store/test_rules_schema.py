@@ -82,9 +82,10 @@ def test_scores_are_kept_per_rule_set(tmp_path):
         assert [r.score for r in s.scores([7])] == [40.0]  # paper is the default
 
 
-@pytest.mark.parametrize("kill_at", range(2, 13))
+@pytest.mark.parametrize("kill_at", range(2, 30))
 def test_v3_migration_is_atomic(tmp_path, kill_at):
-    """A failure part-way through the rebuild leaves the v2 cache as it was."""
+    """A failure part-way through the rebuild leaves the v2 cache as it was (every statement of it,
+    sqlite-utils' own queries included: 22 today)."""
     p = tmp_path / "v2.db"
     _v2_cache(p)
     conn = sqlite3.connect(p)
@@ -105,9 +106,15 @@ def test_v3_migration_is_atomic(tmp_path, kill_at):
                 raise Boom(sql)
             return real(sql, *a)
 
-    with pytest.raises(Boom):
+    try:
         with conn:
             MIGRATIONS[2](Proxy())  # type: ignore[arg-type]
+    except Boom:
+        pass
+    else:
+        conn.close()
+        assert calls[0] < kill_at
+        pytest.skip(f"the migration has {calls[0]} statements")
     conn.close()
     with open_store(p, readonly=True) as ro:
         assert [s.score for s in ro.scores([1], rules="robust")] == [75.0]

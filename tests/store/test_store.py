@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from ctrust_tui.errors import StoreError
 from ctrust_tui.store import SCHEMA_VERSION, open_store
+from ctrust_tui.store.lib import library
 from ctrust_tui.store.schema import MIGRATIONS
 from ctrust_tui.trust.types import Decoding, Message, PromptRecord, Verdict
 
@@ -305,15 +306,16 @@ def test_write_failures_are_clear_and_keep_existing_data(tmp_path, message, expe
     with open_store(p) as s:
         s.put_generations(gen_rows(4))
     s = open_store(p)
-    real = s.conn
+    real, real_db = s.conn, s.db
     s.conn = _FailingConn(real, message)
+    s.db = library(s.conn)  # writes go through sqlite-utils on the same (failing) connection
     with pytest.raises(StoreError, match=expect) as ei:
         s.put_generations(gen_rows(3, start=50))
     assert "\n" not in str(ei.value)
     with pytest.raises(StoreError, match=expect):
         s.open_run({"a": 1}, model_name="m", model_fingerprint="fp", compression="none", dimensions=["ethics"],
                    profile="smoke", seed=0, scorer=None, env={})
-    s.conn = real
+    s.conn, s.db = real, real_db
     s.close()
     with open_store(p) as s2:
         assert s2.counts()["generations"] == 4 and s2.integrity_ok()
