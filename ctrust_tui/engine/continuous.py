@@ -153,7 +153,6 @@ class ContinuousGenerator:
         started = {r.key: time.time() for r in group}
         tokens: dict[str, list[int]] = {r.key: [] for r in group}
         sent: dict[str, str] = {r.key: "" for r in group}
-        stopped: set[str] = set()
         active: list[str] = []
         done: dict[str, GenResult] = {}
         pending: list[GenResult] = []
@@ -166,8 +165,8 @@ class ContinuousGenerator:
             manager.add_request(x, request_id=r.key, max_new_tokens=d.max_new_tokens, streaming=True)
         rng = torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else [])
         rng.__enter__()
-        manager.start()
         try:
+            manager.start()
             while len(done) < len(group):
                 if should_stop is not None and should_stop():
                     raise Cancelled()
@@ -191,8 +190,7 @@ class ContinuousGenerator:
                     if len(stable) > len(sent[key]) and stable.startswith(sent[key]):
                         chunks.append((key, stable[len(sent[key]):]))
                         sent[key] = stable
-                    if hit and key not in stopped:
-                        stopped.add(key)
+                    if hit:  # later outputs of this request are ignored (it is done)
                         manager.cancel_request(key)
                     if out.is_finished() or hit:
                         ended_eos = len(out.generated_tokens) > len(new)
