@@ -10,8 +10,8 @@ barely grows with its rows, and on a CPU for long decodes: on 8 quick toxicity/s
 (150 new tokens) it ran 62.6 s against the static engine's 112.0 s (rows that stop early free their
 slot). For short answers after long shared prompts the static engine's prefix clusters win on a
 CPU (50 quick classification prompts: 127 s static, 345 s continuous). So `auto` is continuous on
-CUDA and, elsewhere, continuous only for decoding groups of more than SHORT_ANSWER_MAX new tokens
-(docs/performance.md, "Continuous batching").
+CUDA and, on a CPU, continuous only for decoding groups of more than SHORT_ANSWER_MAX new tokens
+(docs/performance.md, "Continuous batching"); static on MPS.
 
 Greedy outputs are the same tokens as `model.generate` on the prompts measured (fp32); sampled
 ones are reproducible for the same requests and seed, like the static engine's.
@@ -57,12 +57,14 @@ class ContinuousUnsupported(RuntimeError):
 
 
 def resolve_scheduler(name: str, device_type: str) -> str:
-    """`auto` -> continuous on CUDA; elsewhere MIXED: short answers on the static engine, long
-    decodes on continuous batching (see the module docstring for the measurements)."""
+    """`auto` -> continuous on CUDA; on a CPU MIXED: short answers on the static engine, long
+    decodes on continuous batching (see the module docstring for the measurements); static on MPS
+    (transformers warns that its paged cache is slow and memory-hungry there before torch 2.14,
+    and it was never measured here)."""
     if name not in SCHEDULERS:
         raise ValueError(f"unknown scheduler {name!r}; choose one of {', '.join(SCHEDULERS)}")
     if name == "auto":
-        return "continuous" if device_type == "cuda" else MIXED
+        return {"cuda": "continuous", "cpu": MIXED}.get(device_type, "static")
     return name
 
 

@@ -108,7 +108,7 @@ def test_groups_by_decoding_and_results_arrive_in_batches(model, tok):
 
 
 @pytest.mark.parametrize(("name", "device", "want"), [("auto", "cuda", "continuous"), ("auto", "cpu", MIXED),
-                                                       ("auto", "mps", MIXED), ("static", "cuda", "static"),
+                                                       ("auto", "mps", "static"), ("static", "cuda", "static"),
                                                        ("continuous", "cpu", "continuous")])
 def test_resolve_scheduler(name, device, want):
     assert resolve_scheduler(name, device) == want
