@@ -69,9 +69,8 @@ class RunConfig:
     rules: str = DEFAULT_RULES  # the rule set events and the final table report; both sets are stored
     prompt_format: str = MODEL  # "model" (the model's chat template) | "fork" | "fork:<template>"
     dtype: str = "auto"  # auto | fp32 | bf16 | fp16 (engine.dtype: auto measures fp32 vs bf16 on a CPU)
-    # auto | static | continuous (engine.continuous: auto = continuous batching on CUDA, and for long
-    # decodes elsewhere); how outputs are
-    # scheduled, not what they are: kept out of the run's settings (greedy outputs are the same tokens)
+    # auto | static | continuous (engine.continuous.resolve_scheduler): how outputs are scheduled, not
+    # what they are, so it is kept out of the run's settings (greedy outputs are the same tokens)
     scheduler: str = "auto"
     # adaptive evaluation (adaptive.py): evaluate only this stratified prefix (share of its prompts) of each
     # dimension; the run's identity is the whole ordered set, so successive rounds grow one run

@@ -54,9 +54,10 @@ class EngineBackend:
     def _generate(self, requests: Sequence[GenRequest], on_chunks: ChunkFn | None, should_stop: StopFn | None,
                   on_batch: BatchFn | None) -> Iterator[list[GenResult]]:
         """Each request to the scheduler its decoding is routed to (continuous.uses_continuous)."""
-        sched = self.info["scheduler"]
-        cont = [r for r in requests if uses_continuous(sched, r.decoding)]
-        static = [r for r in requests if not uses_continuous(sched, r.decoding)]
+        cont: list[GenRequest] = []
+        static: list[GenRequest] = []
+        for r in requests:
+            (cont if uses_continuous(self.info["scheduler"], r.decoding) else static).append(r)
         if static:
             yield from self._gen.generate(static, on_chunks, should_stop, on_batch)
         if not cont:
