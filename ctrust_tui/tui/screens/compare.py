@@ -20,6 +20,7 @@ from ...report import COLUMNS
 from ...stats_view import delta_style, verdict_style
 from ...textsafe import strip_control
 from ...trust.noninferiority import DEFAULT_MARGIN, Margins
+from ..widgets.fit import FitWidth
 from ..widgets.modals import TextModal
 from ..widgets.render import bar, dim_title, fmt_num, inert, verdict_badge
 from .base import CtrustScreen
@@ -303,42 +304,44 @@ class CompareScreen(CtrustScreen):
         table = self.query_one("#compare-table", DataTable)
         base_run = self.runs.get(baseline)
         dims = [d for d, _ in COLUMNS if base_run and d in base_run.dimensions]
+        heads: list[tuple[str, Text]] = [("dim", Text("dimension"))]
+        heads.append((str(baseline), Text(f"#{baseline} {strip_control(self.runs[baseline].compression)} (base)")))
+        heads += [(str(o), Text(f"#{o} {strip_control(self.runs[o].compression)}")) for o in others]
+        heads.append(("flips", Text("flips")))
+        heads += [(f"verdict-{o}", Text(f"#{o} ±{self.margin:g}" if len(others) > 1
+                                        else f"verdict (margin {self.margin:g})")) for o in others]
+        rows: list[list[Text]] = []
+        for d in dims:
+            b = scores.get(baseline, {}).get(d)
+            cells: list[Text] = [Text(dim_title(d)), Text(fmt_num(b.score if b else None))]
+            flips = 0
+            for o in others:
+                c = pairs[o].get(d)
+                s = scores.get(o, {}).get(d)
+                if c is None:
+                    cells.append(Text(fmt_num(s.score if s else None), style="dim"))
+                    continue
+                flips += c.flipped
+                cell = Text(fmt_num(c.score_b))
+                if c.delta is not None:
+                    mark = "*" if c.significant else " "
+                    cell.append(f" {c.delta:+.1f}{mark}", style=delta_style(c.delta, c.significant))
+                sp = splits.get(o, {}).get(d)
+                if sp is not None and sp.formats:  # the part of the delta that is only lost format
+                    cell.append(f" fmt {sp.formats:+.1f}", style="italic yellow")
+                cells.append(cell)
+            cells.append(Text(str(flips)))
+            for o in others:
+                c = pairs[o].get(d)
+                cells.append(self._verdict_cell(c.decision if c is not None else None))
+            rows.append(cells)
         with self.app.batch_update():
             cursor = table.cursor_row
             table.clear(columns=True)
-            # an explicit width: auto-width columns rebuilt in one batch sometimes keep a stale width
-            table.add_column("dimension", key="dim", width=max([9, *(len(dim_title(d)) for d in dims)]))
-            table.add_column(Text(f"#{baseline} {strip_control(self.runs[baseline].compression)} (base)"),
-                             key=str(baseline))
-            for o in others:
-                table.add_column(Text(f"#{o} {strip_control(self.runs[o].compression)}"), key=str(o))
-            table.add_column("flips", key="flips")
-            for o in others:
-                head = f"#{o} ±{self.margin:g}" if len(others) > 1 else f"verdict (margin {self.margin:g})"
-                table.add_column(head, key=f"verdict-{o}")
-            for d in dims:
-                b = scores.get(baseline, {}).get(d)
-                cells: list[Any] = [dim_title(d), Text(fmt_num(b.score if b else None))]
-                flips = 0
-                for o in others:
-                    c = pairs[o].get(d)
-                    s = scores.get(o, {}).get(d)
-                    if c is None:
-                        cells.append(Text(fmt_num(s.score if s else None), style="dim"))
-                        continue
-                    flips += c.flipped
-                    cell = Text(fmt_num(c.score_b))
-                    if c.delta is not None:
-                        mark = "*" if c.significant else " "
-                        cell.append(f" {c.delta:+.1f}{mark}", style=delta_style(c.delta, c.significant))
-                    sp = splits.get(o, {}).get(d)
-                    if sp is not None and sp.formats:  # the part of the delta that is only lost format
-                        cell.append(f" fmt {sp.formats:+.1f}", style="italic yellow")
-                    cells.append(cell)
-                cells.append(str(flips))
-                for o in others:
-                    c = pairs[o].get(d)
-                    cells.append(self._verdict_cell(c.decision if c is not None else None))
+            # explicit widths: auto-width columns rebuilt while a rebuild is pending can keep a stale width
+            for i, (key, head) in enumerate(heads):
+                table.add_column(head, key=key, width=max([head.cell_len, *(r[i].cell_len for r in rows)]))
+            for d, cells in zip(dims, rows, strict=True):
                 table.add_row(*cells, key=d)
             if cursor < table.row_count:
                 table.move_cursor(row=cursor)
@@ -366,35 +369,35 @@ class CompareScreen(CtrustScreen):
             t.append(f" {decision.settle}", style="dim")
         return t
 
-    def on_resize(self) -> None:
-        if getattr(self, "_chart_args", None):
-            self._chart(*self._chart_args)
-            self._plot(*self._chart_args)
-
     def _plot(self, dims: list[str], scores: dict[int, dict[str, Any]]) -> None:
         from ...chart import trust_vs_compression
         from ..widgets.plot import trust_plot
 
         runs = [self.runs[r] for r in self.shown if r in self.runs]
         rows = [s for r in self.shown for d, s in scores.get(r, {}).items() if d in dims]
-        width = max(30, self.query_one("#compare-right").size.width - 6)  # padding and scrollbar
-        self.query_one("#plot", Static).update(trust_plot(trust_vs_compression(runs, rows), width))
+        panels = trust_vs_compression(runs, rows)
+        # built for the width it is drawn at, minus a scrollbar's column
+        self.query_one("#plot", Static).update(FitWidth(lambda w: trust_plot(panels, max(30, w - 2))))
 
     def _chart(self, dims: list[str], scores: dict[int, dict[str, Any]]) -> None:
         self._chart_args = (dims, scores)
-        width = max(8, min(40, self.query_one("#chart-scroll").size.width - 26))
-        t = Text()
-        for d in dims:
-            t.append(f"{dim_title(d)}\n", style="bold")
-            for i, rid in enumerate(self.shown):
-                s = scores.get(rid, {}).get(d)
-                val = s.score if s else None
-                color = PALETTE[i % len(PALETTE)]
-                label = strip_control(self.runs[rid].compression)[:14]
-                t.append(f"  {label:<14} ", style=color)
-                t.append_text(bar(val, width, style=color))
-                t.append(f" {fmt_num(val):>5}\n")
-        self.query_one("#chart", Static).update(t)
+        shown = [(rid, strip_control(self.runs[rid].compression)[:14]) for rid in self.shown]
+
+        def bars(room: int) -> Text:
+            width = max(8, min(40, room - 24))  # label (17) and value (6) beside the bar
+            t = Text()
+            for d in dims:
+                t.append(f"{dim_title(d)}\n", style="bold")
+                for i, (rid, label) in enumerate(shown):
+                    s = scores.get(rid, {}).get(d)
+                    val = s.score if s else None
+                    color = PALETTE[i % len(PALETTE)]
+                    t.append(f"  {label:<14} ", style=color)
+                    t.append_text(bar(val, width, style=color))
+                    t.append(f" {fmt_num(val):>5}\n")
+            return t
+
+        self.query_one("#chart", Static).update(FitWidth(bars))
 
     # -- flips ---------------------------------------------------------------------------------
     @on(DataTable.RowSelected, "#compare-table")
