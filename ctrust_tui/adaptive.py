@@ -109,8 +109,7 @@ def describe_variant(v: AdaptiveVariant, design: SequentialDesign) -> str:
 def _dimension_total(cfg: RunConfig, dim_id: str) -> int:
     from .trust import get_profile
 
-    recs = get_dimension(dim_id).build_prompts(get_profile(cfg.profile))
-    return len(recs[: cfg.limit] if cfg.limit else recs)
+    return len(get_dimension(dim_id).prompts(get_profile(cfg.profile), cfg.limit))
 
 
 __all__ = ["AdaptiveVariant", "describe_variant", "evaluate_against_base", "evaluate_variant"]

@@ -426,7 +426,7 @@ def compress(ctx: click.Context, model: str, spec: str, calibration: str, nsampl
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @dtype_option
 @click.option("--toxicity-scorer", default=None, help="profanity (default) | perspective | PATH to a local HF classifier")
-@click.option("--limit", default=None, type=int, help="At most N prompts per dimension (quick looks).")
+@click.option("--limit", default=None, type=int, help="At most N prompts per dimension, drawn across its scenarios (quick looks).")
 @click.option("--max-batch", default=None, type=int, help="Cap the generation batch size.")
 @click.option("--scheduler", default="auto", show_default=True, type=click.Choice(["auto", "static", "continuous"]),
               help="static = planned batches with shared-prefix KV caches; continuous = transformers' continuous "
@@ -566,7 +566,7 @@ _GRID_FLAGS = ("models", "compression", "dimensions", "profile", "seeds", "limit
 @click.option("--dimensions", default="all", show_default=True, help="Comma list or 'all'.")
 @click.option("--profile", default="smoke", show_default=True, type=click.Choice(["smoke", "quick", "paper"]))
 @click.option("--seeds", default="0", show_default=True, help="Decoding seed(s), comma-separated: one run per seed.")
-@click.option("--limit", default=None, type=int, help="At most N prompts per dimension.")
+@click.option("--limit", default=None, type=int, help="At most N prompts per dimension, drawn across its scenarios.")
 @click.option("--max-batch", default=None, type=int, help="Cap the generation batch size.")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | mps (on each worker)")
 @dtype_option
@@ -976,7 +976,7 @@ def compare(ctx: click.Context, run_a: int, run_b: int, margin: str | None, alph
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @dtype_option
 @click.option("--toxicity-scorer", default=None, help="profanity (default) | perspective | PATH to a local HF classifier")
-@click.option("--limit", default=None, type=int, help="At most N prompts per dimension (quick looks).")
+@click.option("--limit", default=None, type=int, help="At most N prompts per dimension, drawn across its scenarios (quick looks).")
 @click.option("--max-batch", default=None, type=int, help="Cap the generation batch size.")
 @click.option("--json", "as_json", is_flag=True, help="The decision table as JSON.")
 @click.option("--adaptive", is_flag=True,

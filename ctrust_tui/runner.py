@@ -371,8 +371,7 @@ class Runner:
             identity: list[PromptRecord] = []  # what the run is of (all prompts, also in adaptive rounds)
             fractions = dict(cfg.fractions) if cfg.fractions is not None else None
             for dim in dims:
-                recs = dim.build_prompts(profile)
-                recs = recs[: cfg.limit] if cfg.limit else recs
+                recs = dim.prompts(profile, cfg.limit)
                 if fractions is not None:
                     recs = stratified_order(recs, dim.stratum)
                     identity.extend(recs)

@@ -15,7 +15,7 @@ from ctrust_tui.compress.spec import parse_specs
 from ctrust_tui.runner import RunConfig, Runner
 from ctrust_tui.trust.noninferiority import VERDICTS
 
-DIMS = ("advglue", "ethics", "stereotype")
+DIMS = ("advglue", "privacy", "stereotype")
 
 
 def _keyed(req) -> str:
@@ -51,7 +51,7 @@ def test_compare_gives_every_dimension_a_verdict(stub_models, db_path):
         assert ni["verdict"] != "non-inferior"
         if ni["verdict"] == "inconclusive":
             assert ni["further_prompts"] is None or ni["further_prompts"] > 0
-    res = _invoke("--db", str(db_path), "compare", str(a), str(b), "--margin", "2", "--dimensions", "ethics")
+    res = _invoke("--db", str(db_path), "compare", str(a), str(b), "--margin", "2", "--dimensions", "privacy")
     assert res.exit_code == 0 and "verdict" in res.output and "margin 2 points" in res.output
     assert "AdvGLUE" not in res.output and "advglue" not in res.output
 
@@ -103,22 +103,22 @@ def test_export_json_carries_an_auditable_decision_record(stub_models, db_path, 
     weights.write_bytes(b"not really a tensor file, but bytes to hash" * 100)
     a, b = _runs(stub_models, db_path)
     out = tmp_path / "export.json"
-    res = _invoke("--db", str(db_path), "export", str(a), str(b), "--format", "json", "--margin", "ethics=3,default=5",
+    res = _invoke("--db", str(db_path), "export", str(a), str(b), "--format", "json", "--margin", "privacy=3,default=5",
                   "--out", str(out))
     assert res.exit_code == 0, res.output
     data = json.loads(out.read_text())
     assert "decision" not in data[0]  # the dense base itself has nothing to decide
     rec = data[1]["decision"]
     assert rec["base_run"] == a and rec["variant_run"] == b and rec["compression"] == "rtn-4b-g32"
-    assert rec["margin"] == {"default": 5.0, "ethics": 3.0} and rec["alpha"] == 0.05 and rec["rules"] == "paper@1"
+    assert rec["margin"] == {"default": 5.0, "privacy": 3.0} and rec["alpha"] == 0.05 and rec["rules"] == "paper@1"
     assert set(rec["dimensions"]) == set(DIMS)
     for dim, d in rec["dimensions"].items():
-        assert d["verdict"] in VERDICTS and d["margin"] == (3.0 if dim == "ethics" else 5.0) and d["n"] == 6
+        assert d["verdict"] in VERDICTS and d["margin"] == (3.0 if dim == "privacy" else 5.0) and d["n"] == 6
         assert d["scorer"] and dim in d["scorer"] and "paper@1" in d["scorer"]
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()
     assert rec["variant_weights"]["sha256"] == digest and rec["variant_weights"]["files"] == {"model.safetensors": digest}
     # the same verdicts come back from the cache offline: the record can be re-checked
-    again = json.loads(_invoke("--db", str(db_path), "compare", str(a), str(b), "--margin", "ethics=3,default=5",
+    again = json.loads(_invoke("--db", str(db_path), "compare", str(a), str(b), "--margin", "privacy=3,default=5",
                                "--json").output)
     assert {d["dimension"]: d["noninferiority"]["verdict"] for d in again["dimensions"]} == \
         {k: v["verdict"] for k, v in rec["dimensions"].items()}

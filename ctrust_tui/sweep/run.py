@@ -142,8 +142,7 @@ def _prompts_hash(dimensions: tuple[str, ...], profile: str, limit: int | None) 
     prof = get_profile(profile)
     keys = []
     for d in dimensions:
-        recs = get_dimension(d).build_prompts(prof)
-        keys.extend(r.key for r in (recs[:limit] if limit else recs))
+        keys.extend(r.key for r in get_dimension(d).prompts(prof, limit))
     return sha256_hex("".join(keys))[:16]
 
 

@@ -78,6 +78,26 @@ class Dimension(ABC):
     def build_prompts(self, profile: Profile) -> list[PromptRecord]:
         """Deterministic prompt records for `profile` (seeded subsets of the vendored data)."""
 
+    def prompts(self, profile: Profile, limit: int | None = None) -> list[PromptRecord]:
+        """The profile's prompts, or `limit` of them drawn across strata (`--limit`).
+
+        The first N records of a dimension sit in one or two scenarios (quick toxicity's first 20
+        are 2 of its 8 configurations), which left the paper's all-scenario aggregates (AdvDemo,
+        OOD, toxicity) without a score. The stratified prefix holds each stratum in proportion, so
+        a limit at or above the number of strata (quick: OOD 36, fairness 22) reaches every one.
+        The profile's order is kept among the chosen records.
+        """
+        recs = self.build_prompts(profile)
+        if not limit or limit >= len(recs):
+            return recs
+        from .sequential import stratified_order
+
+        first_seen: dict[str, str] = {}  # equal shares go to strata in profile order, not by name
+        for r in recs:
+            first_seen.setdefault(self.stratum(r), f"{len(first_seen):06d}")
+        chosen = {id(r) for r in stratified_order(recs, lambda r: first_seen[self.stratum(r)])[:limit]}
+        return [r for r in recs if id(r) in chosen]
+
     @abstractmethod
     def judge_robust(self, record: PromptRecord, outputs: Sequence[str], ctx: JudgeContext) -> Verdict:
         """ctrust's tolerant verdict for one record given its n outputs."""
