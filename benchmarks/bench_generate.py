@@ -115,15 +115,22 @@ def load(args, texts: list[str]):
 
 
 # -- generation ---------------------------------------------------------------------
-def prompts(dims: list[str], limit: int | None, force_greedy: bool = False, profile: str = "smoke"):
+def prompts(dims: list[str], limit: int | None, force_greedy: bool = False, profile: str = "smoke",
+            stratified: bool = False):
+    """The first `limit` records per dimension (the documented workloads), or `ctrust run --limit`'s
+    draw across scenarios with `stratified` (long-template configurations included)."""
     import dataclasses
 
     from ctrust_tui.trust import get_dimension, get_profile
 
     recs = []
     for d in dims:
-        rs = get_dimension(d).build_prompts(get_profile(profile))
-        rs = rs[:limit] if limit else rs
+        dim = get_dimension(d)
+        if stratified:
+            rs = dim.prompts(get_profile(profile), limit)
+        else:
+            rs = dim.build_prompts(get_profile(profile))
+            rs = rs[:limit] if limit else rs
         if force_greedy:  # sampled dimensions (toxicity, stereotype) made comparable: greedy, n=1
             rs = [dataclasses.replace(r, decoding=dataclasses.replace(r.decoding, temperature=0.0, n=1)) for r in rs]
         recs.extend(rs)
@@ -207,7 +214,7 @@ def bench_generate(args) -> tuple[list[str], dict]:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    recs = prompts(args.dims.split(","), args.limit, args.force_greedy, args.profile)
+    recs = prompts(args.dims.split(","), args.limit, args.force_greedy, args.profile, args.stratified)
     model, tok, dev, label = load(args, [m.content for r in recs for m in r.messages])
     items = [(r.key, render_messages(tok, r.messages), r.decoding) for r in recs]
     eos = model.generation_config.eos_token_id
@@ -249,10 +256,11 @@ def bench_generate(args) -> tuple[list[str], dict]:
             n_diff = sum(ref["outs"][k] != rows[other]["outs"][k] for k, _, _ in items)
             rows[other]["extra"] += f"; {n_diff} greedy mismatches vs {ref_name}"
     by_key = {r.key: r for r in recs}
+    which = "drawn across scenarios," if args.stratified else "first"
     lines = [
         f"Model: {label}, device {dev}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
         f"transformers {transformers.__version__}; {len(items)} {args.profile} prompts of {args.dims}"
-        f"{f' (first {args.limit} per dimension)' if args.limit else ''} "
+        f"{f' ({which} {args.limit} per dimension)' if args.limit else ''} "
         f"(greedy, max_new_tokens {sorted({d.max_new_tokens for _, _, d in items})}).",
         "",
         "| path | generated tokens | seconds | tokens/s | peak RSS (MiB) | notes |",
@@ -373,6 +381,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--force-greedy", action="store_true",
                     help="greedy n=1 for sampled dimensions (e.g. --dims toxicity,stereotype: decode-bound)")
     ap.add_argument("--limit", type=int, default=None, help="at most N prompts per dimension")
+    ap.add_argument("--stratified", action="store_true", help="--limit draws across scenarios, as `ctrust run`")
     ap.add_argument("--max-batch", type=int, default=None)
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     ap.add_argument("--profile", default="smoke", help="prompt profile: smoke | quick | paper")
