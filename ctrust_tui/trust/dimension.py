@@ -83,9 +83,10 @@ class Dimension(ABC):
 
         The first N records of a dimension sit in one or two scenarios (quick toxicity's first 20
         are 2 of its 8 configurations), which left the paper's all-scenario aggregates (AdvDemo,
-        OOD, toxicity) without a score. The stratified prefix holds each stratum in proportion, so
-        a limit at or above the number of strata (quick: OOD 36, fairness 22) reaches every one.
-        The profile's order is kept among the chosen records.
+        OOD, toxicity) without a score. The stratified prefix holds each stratum in proportion
+        (within one prompt), so where strata are equal-sized a limit at or above their number
+        reaches every one (quick: AdvDemo 18, toxicity 8, OOD 36). The profile's order is kept
+        among the chosen records.
         """
         recs = self.build_prompts(profile)
         if not limit or limit >= len(recs):
