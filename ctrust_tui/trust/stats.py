@@ -37,11 +37,18 @@ def bootstrap_ci(
     """Percentile bootstrap interval of `score_fn` over prompts, stratified by `stratum` (scenario).
 
     Group statistics (fairness DPD/EOD) pass a finer stratum so every resample keeps both groups.
+    A stratum of one prompt has no spread to resample, so singleton strata are resampled as one
+    pooled stratum (collapsed strata): `--limit 36` on quick OOD (36 scenarios, one prompt each)
+    otherwise gave a zero-width interval. Where the pooled resamples lose a scenario the score
+    needs (the paper's all-scenario aggregates), too few resamples score and there is no interval.
     """
     if len(judged) < 2:
         return None
     rng = random.Random(seed)
     strata = _strata(judged, stratum)
+    singles = [g[0] for g in strata if len(g) == 1]
+    if len(singles) >= 2:
+        strata = [g for g in strata if len(g) > 1] + [singles]
     values: list[float] = []
     for _ in range(n_boot):
         sample: list[Judged] = []
@@ -50,7 +57,7 @@ def bootstrap_ci(
         v = score_fn(sample)
         if v is not None:
             values.append(v)
-    if not values:
+    if len(values) < n_boot // 2:  # most resamples have no score: their percentiles describe nothing
         return None
     values.sort()
     lo = values[int((alpha / 2) * (len(values) - 1))]
