@@ -21,8 +21,10 @@ INTRO = """# Trust dimensions
 
 ctrust measures the eight DecodingTrust dimensions the paper uses plus benign MMLU, each as a 0-100
 score (higher = more trustworthy) with a seeded, scenario-stratified bootstrap 95% interval, the
-dimension's own refusal rate and the generic refusal-phrase rate. Every output is judged under two rule
-sets and both verdicts are stored:
+dimension's own refusal rate and the generic refusal-phrase rate (scenarios with a single prompt, as a
+`--limit` at the scenario count gives, are resampled as one pooled stratum; no interval where most
+resamples lose a scenario the score needs). Every output is judged under two rule sets and both
+verdicts are stored:
 
 - **`paper`** (the default) returns, for every raw output, exactly what the scoring code behind the paper
   returns for it: the `decoding-comp-trust/DecodingTrust` fork (GitHub, head `0cf3fc1`, scoring patch
