@@ -250,8 +250,6 @@ class CompareScreen(CtrustScreen):
         """Toggle the bars and the trust-vs-compression plot (x: bits per weight or sparsity)."""
         views = self.query_one("#compare-views", ContentSwitcher)
         views.current = "chart-scroll" if views.current == "plot-scroll" else "plot-scroll"
-        if views.current == "plot-scroll" and getattr(self, "_chart_args", None):
-            self._plot(*self._chart_args)
 
     def action_back(self) -> None:
         views = self.query_one("#compare-views", ContentSwitcher)
@@ -380,7 +378,6 @@ class CompareScreen(CtrustScreen):
         self.query_one("#plot", Static).update(FitWidth(lambda w: trust_plot(panels, max(30, w - 2))))
 
     def _chart(self, dims: list[str], scores: dict[int, dict[str, Any]]) -> None:
-        self._chart_args = (dims, scores)
         shown = [(rid, strip_control(self.runs[rid].compression)[:14]) for rid in self.shown]
 
         def bars(room: int) -> Text:
