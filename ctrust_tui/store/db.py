@@ -65,6 +65,11 @@ def generation_key(model_fingerprint: str, compression: str, rendered_prompt: st
     return sha256_hex(canonical_json(payload))[:40]
 
 
+def _asks(record: Mapping[str, Any]) -> str:
+    """What a stored record asks the model (its messages and decoding): records equal here share generations."""
+    return sha256_hex(canonical_json([record.get("messages"), record.get("decoding")]))
+
+
 def engine_tag(settings: Mapping[str, Any]) -> str:
     """What a run's generations have in common beyond model, compression, seed and prompt: the
     dtype (absent = float32) and prompt format (absent = the model's template), as in its settings.
@@ -521,35 +526,73 @@ class Store:
         if limit is not None:
             q += " LIMIT ? OFFSET ?"
             args += [limit, offset]
-        items = []
-        fp = self.conn.execute("SELECT model_fingerprint FROM runs WHERE id=?", (run_id,)).fetchone()[0]
-        out_q = ("SELECT output FROM generations WHERE prompt_key=? AND model_fingerprint=? AND compression=?"
-                 " AND seed=?")
-        out_args: tuple[Any, ...] = (fp, run.compression, run.seed)
+        rows = self.conn.execute(q, args).fetchall()
+        where, wargs = self._outputs_of(run)
+        out_q = f"SELECT output FROM generations g WHERE g.prompt_key=?{where} ORDER BY g.sample_index"
+        found: dict[str, tuple[str, ...]] = {}
+        if with_outputs:
+            found = {key: tuple(o for (o,) in self.conn.execute(out_q, (key, *wargs))) for key, _, _ in rows}
+            twins = self._twins(run, {key: rec for key, rec, _ in rows if not found[key]})
+            for key, twin in twins.items():
+                found[key] = tuple(o for (o,) in self.conn.execute(out_q, (twin, *wargs)))
+        return [ItemRow(key, PromptRecord.from_dict(json.loads(rec_json)),
+                        Verdict.from_dict(json.loads(vdata)) if vdata else None, found.get(key, ()))
+                for key, rec_json, vdata in rows]
+
+    def _outputs_of(self, run: RunRow) -> tuple[str, tuple[Any, ...]]:
+        """The WHERE terms (on generations `g`) selecting a run's outputs: its model, spec, seed, and on a v4+
+        cache its precision and prompt format."""
+        fp = self.conn.execute("SELECT model_fingerprint FROM runs WHERE id=?", (run.id,)).fetchone()[0]
+        where = " AND g.model_fingerprint=? AND g.compression=? AND g.seed=?"
+        args: tuple[Any, ...] = (fp, run.compression, run.seed)
         if self._generations_have_engine():  # v4+: only this run's precision and prompt format
             tag = engine_tag(run.settings)
             # generations made before v4 have '' (float32 then): a run differing only in prompt format
             # still finds them; one in another dtype never does
-            out_q += " AND engine IN (?, '')" if tag and "dtype=" not in tag else " AND engine = ?"
-            out_args += (tag,)
-        for key, rec_json, vdata in self.conn.execute(q, args).fetchall():
-            outputs: tuple[str, ...] = ()
-            if with_outputs:
-                outputs = tuple(o for (o,) in self.conn.execute(out_q + " ORDER BY sample_index", (key, *out_args)))
-            items.append(ItemRow(key, PromptRecord.from_dict(json.loads(rec_json)),
-                                 Verdict.from_dict(json.loads(vdata)) if vdata else None, outputs))
-        return items
+            where += " AND g.engine IN (?, '')" if tag and "dtype=" not in tag else " AND g.engine = ?"
+            args += (tag,)
+        return where, args
+
+    def _twins(self, run: RunRow, missing: Mapping[str, str]) -> dict[str, str]:
+        """prompt_key -> the prompt_key its outputs are cached under, for records without outputs of their own.
+
+        The cache is content-addressed (store.db.generation_key): two records that ask the model the same thing
+        (same messages and decoding; fairness's zero-shot crime items recur under every base rate, 2 of 36 quick
+        records at --limit 36) share one generation row, filed under the prompt_key of whichever record came
+        first, possibly in another run. Looking outputs up by prompt_key alone lost the second record: rescore
+        skipped it (fairness 77.3 -> 75.0 on the same outputs) and Browse showed no output."""
+        if not missing:
+            return {}
+        want: dict[str, list[str]] = {}
+        dims: set[str] = set()
+        for key, rec_json in missing.items():
+            rec = json.loads(rec_json)
+            want.setdefault(_asks(rec), []).append(key)
+            dims.add(str(rec.get("dimension", "")))
+        where, args = self._outputs_of(run)
+        marks = ",".join("?" * len(dims))
+        out: dict[str, str] = {}
+        for pk, rec_json in self.conn.execute(
+                f"SELECT DISTINCT p.prompt_key, p.record FROM generations g JOIN prompts p ON p.prompt_key = g.prompt_key"
+                f" WHERE p.dimension IN ({marks}){where}", (*sorted(dims), *args)):
+            for key in want.get(_asks(json.loads(rec_json)), ()):
+                out.setdefault(key, pk)
+        return out
 
     def run_generations(self, run_id: int, prompt_key: str) -> list[GenerationRow]:
         """A run's cached outputs of one prompt, in sample order (the lookup `run_items` does, with keys)."""
         run = self.run(run_id)
         if run is None:
             return []
-        fp = self.conn.execute("SELECT model_fingerprint FROM runs WHERE id=?", (run_id,)).fetchone()[0]
-        rows = self.conn.execute(
-            "SELECT key, rendered_hash, decoding, sample_index, output, finish FROM generations WHERE prompt_key=?"
-            " AND model_fingerprint=? AND compression=? AND seed=? ORDER BY sample_index",
-            (prompt_key, fp, run.compression, run.seed))
+        where, args = self._outputs_of(run)
+        q = ("SELECT key, rendered_hash, decoding, sample_index, output, finish FROM generations g"
+             f" WHERE g.prompt_key=?{where} ORDER BY g.sample_index")
+        rows = self.conn.execute(q, (prompt_key, *args)).fetchall()
+        if not rows:
+            rec = self.conn.execute("SELECT record FROM prompts WHERE prompt_key=?", (prompt_key,)).fetchone()
+            twin = self._twins(run, {prompt_key: rec[0]}).get(prompt_key) if rec else None
+            if twin is not None:
+                rows = self.conn.execute(q, (twin, *args)).fetchall()
         return [GenerationRow(k, h, json.loads(d or "{}"), int(i), o, f) for k, h, d, i, o, f in rows]
 
     def forensics(self, pairs: Iterable[tuple[str, str]], method: int) -> dict[tuple[str, str], dict[str, Any]]:

@@ -93,9 +93,15 @@ def test_migration_from_v1_keeps_data_and_adds_indexes(tmp_path):
 def test_run_items_uses_indexes(tmp_path):
     with open_store(tmp_path / "c.db") as s:
         plan = " ".join(r[3] for r in s.conn.execute(
-            "EXPLAIN QUERY PLAN SELECT output FROM generations WHERE prompt_key=? AND model_fingerprint=?"
-            " AND compression=? AND seed=? AND engine = ? ORDER BY sample_index", ("a", "b", "c", 0, "")))
+            "EXPLAIN QUERY PLAN SELECT output FROM generations g WHERE g.prompt_key=? AND g.model_fingerprint=?"
+            " AND g.compression=? AND g.seed=? AND g.engine = ? ORDER BY g.sample_index", ("a", "b", "c", 0, "")))
         assert "generations_run_lookup" in plan and "TEMP B-TREE" not in plan
+        # a record without outputs of its own looks for a twin among its dimension's prompts, by index
+        plan = " ".join(r[3] for r in s.conn.execute(
+            "EXPLAIN QUERY PLAN SELECT DISTINCT p.prompt_key, p.record FROM generations g JOIN prompts p"
+            " ON p.prompt_key = g.prompt_key WHERE p.dimension IN (?) AND g.model_fingerprint=? AND g.compression=?"
+            " AND g.seed=? AND g.engine = ?", ("ethics", "b", "c", 0, "")))
+        assert "SCAN g" not in plan and "SCAN generations" not in plan, plan
 
 
 # -- refusing files that are not ours -----------------------------------------------
@@ -415,3 +421,71 @@ def test_shown_status_flags_runs_whose_process_is_gone():
     assert row("running", {"pid": gone.pid, "host": "another-machine"}).shown_status == "running"  # can't tell
     assert row("running", {}).shown_status == "running"  # runs recorded before pids were
     assert row("finished", {"pid": gone.pid, "host": host}).shown_status == "finished"
+
+
+# -- records that ask the same thing share their generations ---------------------------
+def _twin(i: int, rid: str, scenario: str, max_new: int = 8) -> PromptRecord:
+    return PromptRecord(rid, "ethics", scenario, (Message("user", f"is act {i} wrong?"),), Decoding(max_new),
+                        {"label": "wrong", "options": ["wrong", "not wrong"]})
+
+
+def _run(s, compression: str = "none", tag: int = 0) -> int:
+    rid, _ = s.open_run({"t": tag, "c": compression}, model_name="m", model_fingerprint="fp", compression=compression,
+                        dimensions=["ethics"], profile="quick", seed=0, scorer=None, env={})
+    return rid
+
+
+def test_a_record_finds_the_outputs_its_twin_cached(tmp_path):
+    """The cache is content-addressed: fairness's zero-shot crime items recur under every base rate, and the
+    second record's outputs are the row filed under the first's prompt_key (possibly in another run). They
+    were invisible to run_items: rescore skipped the record and Browse showed no output."""
+    first, twin, other = _twin(1, "a/br0.0/1", "br0.0"), _twin(1, "a/br1.0/7", "br1.0"), _twin(2, "a/br1.0/8", "br1.0")
+    assert first.key != twin.key
+    with open_store(tmp_path / "c.db") as s:
+        run_a = _run(s, tag=1)
+        s.add_run_prompts(run_a, [first])
+        s.put_generations(gen_rows(1, start=0, prompt_key=first.key, outputs=["the shared answer"]))
+        run_b = _run(s, tag=2)
+        s.add_run_prompts(run_b, [twin, other])
+        s.put_generations(gen_rows(1, start=1, prompt_key=other.key, outputs=["its own answer"]))
+        items = {it.record.id: it.outputs for it in s.run_items(run_b)}
+        assert items == {"a/br1.0/7": ("the shared answer",), "a/br1.0/8": ("its own answer",)}
+        (row,) = s.run_generations(run_b, twin.key)
+        assert row.output == "the shared answer" and row.key == "g0000000"
+        assert [r.output for r in s.run_generations(run_b, other.key)] == ["its own answer"]
+
+
+def test_a_twin_counts_only_for_the_same_question_model_and_spec(tmp_path):
+    asked = _twin(1, "a/x/1", "x")
+    longer = _twin(1, "a/y/1", "y", max_new=16)  # same messages, another decoding: another generation
+    other_q = _twin(3, "a/y/2", "y")
+    with open_store(tmp_path / "c.db") as s:
+        run_a = _run(s, tag=1)
+        s.add_run_prompts(run_a, [asked])
+        s.put_generations(gen_rows(1, prompt_key=asked.key))
+        run_b = _run(s, tag=2)
+        s.add_run_prompts(run_b, [longer, other_q])
+        assert [it.outputs for it in s.run_items(run_b)] == [(), ()]
+        run_c = _run(s, compression="rtn-4b-g32", tag=3)  # the same question to another variant: not its output
+        s.add_run_prompts(run_c, [_twin(1, "a/z/1", "z")])
+        assert [it.outputs for it in s.run_items(run_c)] == [()]
+        assert s.run_generations(run_c, _twin(1, "a/z/1", "z").key) == []
+
+
+def test_rescore_judges_a_record_whose_outputs_its_twin_cached(tmp_path):
+    from ctrust_tui.rescore import rescore_runs
+
+    first, twin = _twin(1, "a/br0.0/1", "br0.0"), _twin(1, "a/br1.0/7", "br1.0")
+    p = tmp_path / "c.db"
+    with open_store(p) as s:
+        run_a = _run(s, tag=1)
+        s.add_run_prompts(run_a, [first])
+        s.put_generations(gen_rows(1, prompt_key=first.key, outputs=["wrong"]))
+        run_b = _run(s, tag=2)
+        s.add_run_prompts(run_b, [twin])
+        s.set_run_status(run_b, "finished", done=1, total=1)
+    (paper, robust) = rescore_runs(p, [run_b], ["paper", "robust"])
+    assert (paper.judged, paper.pending) == (1, 0) and (robust.judged, robust.pending) == (1, 0)
+    with open_store(p, readonly=True) as s:
+        (score,) = [x for x in s.scores([run_b], rules="paper") if x.dimension == "ethics"]
+        assert score.n == 1 and score.final
