@@ -432,7 +432,8 @@ def compress(ctx: click.Context, model: str, spec: str, calibration: str, nsampl
               help="static = planned batches with shared-prefix KV caches; continuous = transformers' continuous "
                    "batching (a token budget per step shared by prefill chunks and decoding rows, requests admitted "
                    "as others finish); auto = continuous on CUDA; on a CPU continuous for long decodes (> 32 new "
-                   "tokens) and static for short answers (each the faster there); static on MPS.")
+                   "tokens) in groups of at most 16 requests, static otherwise (each the faster there); static "
+                   "on MPS.")
 @_rules_option()
 @click.option("--prompt-format", "prompt_format", default="model", show_default=True,
               help="model = the model's own chat template; fork = the paper's FastChat rendering (llama-2 for "

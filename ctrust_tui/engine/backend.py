@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from typing import Iterator, Sequence
 
 from ..backend import BatchFn, ChunkFn, GenRequest, GenResult, StopFn
 from ..trust.prompt_format import MODEL, ForkTemplate, fork_template_for
 from ..trust.types import Message
-from .continuous import ContinuousGenerator, ContinuousUnsupported, resolve_scheduler, uses_continuous
+from .continuous import (
+    ContinuousGenerator,
+    ContinuousUnsupported,
+    decoding_group,
+    resolve_scheduler,
+    uses_continuous,
+)
 from .generate import Generator, adds_bos, render_messages
 from .loader import LoadedModel
 
@@ -56,8 +63,10 @@ class EngineBackend:
         """Each request to the scheduler its decoding is routed to (continuous.uses_continuous)."""
         cont: list[GenRequest] = []
         static: list[GenRequest] = []
+        sizes = Counter(decoding_group(r.decoding) for r in requests)  # one manager per group
         for r in requests:
-            (cont if uses_continuous(self.info["scheduler"], r.decoding) else static).append(r)
+            size = sizes[decoding_group(r.decoding)]
+            (cont if uses_continuous(self.info["scheduler"], r.decoding, size) else static).append(r)
         if static:
             yield from self._gen.generate(static, on_chunks, should_stop, on_batch)
         if not cont:

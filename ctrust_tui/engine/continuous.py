@@ -10,8 +10,8 @@ barely grows with its rows, and on a CPU for long decodes: on 8 quick toxicity/s
 (150 new tokens) it ran 62.6 s against the static engine's 112.0 s (rows that stop early free their
 slot). For short answers after long shared prompts the static engine's prefix clusters win on a
 CPU (50 quick classification prompts: 127 s static, 345 s continuous). So `auto` is continuous on
-CUDA and, on a CPU, continuous only for decoding groups of more than SHORT_ANSWER_MAX new tokens
-(docs/performance.md, "Continuous batching"); static on MPS.
+CUDA and, on a CPU, continuous only for decoding groups of more than SHORT_ANSWER_MAX new tokens and
+at most CPU_CONTINUOUS_MAX_REQUESTS requests (docs/performance.md, "Continuous batching"); static on MPS.
 
 Greedy outputs are the same tokens as `model.generate` on the prompts measured (fp32); sampled
 ones are reproducible for the same requests and seed, like the static engine's.
@@ -73,10 +73,23 @@ def resolve_scheduler(name: str, device_type: str) -> str:
     return name
 
 
-def uses_continuous(scheduler: str, decoding: Any) -> bool:
-    """Whether requests with this decoding go to continuous batching under a resolved scheduler."""
+# On a CPU the paged path attends over the whole flattened batch, so its cost per step grows with the rows in
+# flight: continuous batching beat the static engine at 8 long-decode requests (62.6 vs 112.0 s), was even at 16
+# (72.2 vs 75.9 s), and with 125 sampled 150-token requests in one group finished 5 outputs in 27 minutes where
+# the static engine finished them at ~10 per minute (docs/performance.md). Larger groups go to the static engine.
+CPU_CONTINUOUS_MAX_REQUESTS = 16
+
+
+def decoding_group(decoding: Any) -> tuple:
+    """The requests one continuous-batching manager serves together: the same generation config."""
+    return decoding.max_new_tokens, decoding.temperature, decoding.top_p, decoding.stop
+
+
+def uses_continuous(scheduler: str, decoding: Any, group_size: int = 1) -> bool:
+    """Whether a group of `group_size` requests with this decoding goes to continuous batching under a
+    resolved scheduler (MIXED: long decodes in groups small enough for the CPU's paged attention)."""
     if scheduler == MIXED:
-        return decoding.max_new_tokens > SHORT_ANSWER_MAX
+        return decoding.max_new_tokens > SHORT_ANSWER_MAX and group_size <= CPU_CONTINUOUS_MAX_REQUESTS
     return scheduler == "continuous"
 
 
@@ -138,8 +151,7 @@ class ContinuousGenerator:
         """Yield finished results in groups (every RESULT_FLUSH_S) so the caller caches them as they come."""
         groups: dict[tuple, list[GenRequest]] = {}
         for r in requests:
-            d = r.decoding
-            groups.setdefault((d.max_new_tokens, d.temperature, d.top_p, d.stop), []).append(r)
+            groups.setdefault(decoding_group(r.decoding), []).append(r)
         for group in groups.values():
             yield from self._run_group(group, on_chunks, should_stop, on_batch)
 

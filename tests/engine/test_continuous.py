@@ -12,7 +12,13 @@ torch = pytest.importorskip("torch")
 from test_generate import PROMPTS, greedy, make_tok, one_at_a_time, reqs, run_all, tiny_causal_lm  # noqa: E402
 
 from ctrust_tui.backend import GenRequest  # noqa: E402
-from ctrust_tui.engine.continuous import MIXED, ContinuousGenerator, resolve_scheduler, uses_continuous  # noqa: E402
+from ctrust_tui.engine.continuous import (  # noqa: E402
+    CPU_CONTINUOUS_MAX_REQUESTS,
+    MIXED,
+    ContinuousGenerator,
+    resolve_scheduler,
+    uses_continuous,
+)
 from ctrust_tui.engine.generate import SHORT_ANSWER_MAX, Generator  # noqa: E402
 from ctrust_tui.errors import Cancelled  # noqa: E402
 from ctrust_tui.trust.types import Decoding  # noqa: E402
@@ -120,6 +126,34 @@ def test_mixed_routes_long_decodes_to_continuous_batching():
     short, long = Decoding(max_new_tokens=SHORT_ANSWER_MAX), Decoding(max_new_tokens=SHORT_ANSWER_MAX + 1)
     assert not uses_continuous(MIXED, short) and uses_continuous(MIXED, long)
     assert uses_continuous("continuous", short) and not uses_continuous("static", long)
+    # a large long-decode group goes to the static engine on a CPU (the paged path's cost grows with the rows)
+    assert uses_continuous(MIXED, long, CPU_CONTINUOUS_MAX_REQUESTS)
+    assert not uses_continuous(MIXED, long, CPU_CONTINUOUS_MAX_REQUESTS + 1)
+    assert uses_continuous("continuous", long, 10_000)  # asked for explicitly: always
+
+
+def test_backend_auto_on_cpu_sends_a_large_long_decode_group_to_static_batches(model, tok):
+    """125 sampled 150-token requests in one continuous group finished 5 outputs in 27 minutes on the 2-core
+    CPU where static batches finished ~10 a minute: `auto` counts the group, not only its token budget."""
+    from pathlib import Path
+
+    from ctrust_tui.compress.spec import parse_spec
+    from ctrust_tui.engine.backend import EngineBackend
+    from ctrust_tui.engine.loader import LoadedModel
+
+    loaded = LoadedModel(model=model, tokenizer=tok, device=CPU, dtype=torch.float32, path=Path("tiny"),
+                         spec=parse_spec("none"), load_seconds=0.0, memory_bytes=0, dtype_reason="test")
+    backend = EngineBackend(loaded, model_fingerprint="f", compression="none")
+    n = CPU_CONTINUOUS_MAX_REQUESTS + 1
+    long = greedy(SHORT_ANSWER_MAX + 2)
+    big = [GenRequest(f"b{i}", PROMPTS[i % len(PROMPTS)], long) for i in range(n)]
+    small = [GenRequest(f"s{i}", p, greedy(SHORT_ANSWER_MAX + 3)) for i, p in enumerate(PROMPTS[:2])]
+    got = {r.key: r for b in backend.generate(big + small) for r in b}
+    assert set(got) == {r.key for r in big + small}
+    want = one_at_a_time(model, tok, PROMPTS[0], SHORT_ANSWER_MAX + 2)
+    assert got["b0"].text == want
+    # the small group alone ran on continuous batching: its streamed tokens are the continuous engine's
+    assert backend._cb.tokens_streamed == sum(got[r.key].n_tokens for r in small)
 
 
 def test_backend_auto_on_cpu_sends_each_decoding_to_its_scheduler(model, tok):
