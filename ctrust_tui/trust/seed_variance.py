@@ -31,7 +31,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from .stats import by_scenario
+from .stats import by_scenario, collapse_singletons, resample
 from .types import Judged, PromptRecord
 
 ScoreFn = Callable[[Sequence[Judged]], float | None]
@@ -131,14 +131,14 @@ def two_level_bootstrap(
     groups: dict[str, list[int]] = defaultdict(list)
     for i, (rec, _) in enumerate(aligned[0]):
         groups[stratum(rec)].append(i)
-    strata = [groups[key] for key in sorted(groups)]
+    strata = collapse_singletons([groups[key] for key in sorted(groups)])  # as the per-run intervals
     rng_prompts, rng_seeds = random.Random(seed), random.Random(seed + SEED_STREAM)
     inflate = math.sqrt(k / (k - 1))
     replicates: list[float] = []
     prompt_means: list[float] = []
     seed_vars: list[float] = []
     for _ in range(n_boot):
-        idx = [g[rng_prompts.randrange(len(g))] for g in strata for _ in range(len(g))]
+        idx = resample(strata, rng_prompts)
         draws = [rng_seeds.randrange(k) for _ in range(k)]  # drawn every replicate: streams stay in step
         scores = [score_fn([a[i] for i in idx]) for a in aligned]
         if any(s is None for s in scores):
@@ -150,6 +150,8 @@ def two_level_bootstrap(
         seed_vars.append(_var(vals, ddof=1) / k)
     if not replicates:
         return empty("no bootstrap replicate gave a score")
+    if len(replicates) < n_boot // 2:
+        return empty("most bootstrap replicates lost a scenario the score needs")
     replicates.sort()
     last = len(replicates) - 1
     ci = (replicates[int((alpha / 2) * last)], replicates[int((1 - alpha / 2) * last)])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Sequence, TypeVar
 
 from .noninferiority import DEFAULT_ALPHA, NonInferiority, decide
 from .paired import paired_model
@@ -17,6 +17,7 @@ from .types import Judged, PromptRecord
 
 ScoreFn = Callable[[Sequence[Judged]], float | None]
 StratumFn = Callable[[PromptRecord], str]
+T = TypeVar("T")
 
 
 def by_scenario(record: PromptRecord) -> str:
@@ -45,24 +46,39 @@ def bootstrap_ci(
     if len(judged) < 2:
         return None
     rng = random.Random(seed)
-    strata = _strata(judged, stratum)
-    singles = [g[0] for g in strata if len(g) == 1]
-    if len(singles) >= 2:
-        strata = [g for g in strata if len(g) > 1] + [singles]
+    strata = collapse_singletons(_strata(judged, stratum))
     values: list[float] = []
     for _ in range(n_boot):
-        sample: list[Judged] = []
-        for group in strata:
-            sample.extend(group[rng.randrange(len(group))] for _ in range(len(group)))
-        v = score_fn(sample)
+        v = score_fn(resample(strata, rng))
         if v is not None:
             values.append(v)
-    if len(values) < n_boot // 2:  # most resamples have no score: their percentiles describe nothing
+    return percentile_interval(values, n_boot, alpha)
+
+
+def collapse_singletons(strata: list[list[T]]) -> list[list[T]]:
+    """Strata of one item have no spread to resample: two or more of them are resampled as one pooled
+    stratum (collapsed strata), the rest within themselves."""
+    singles = [g[0] for g in strata if len(g) == 1]
+    if len(singles) < 2:
+        return strata
+    return [g for g in strata if len(g) > 1] + [singles]
+
+
+def resample(strata: Sequence[Sequence[T]], rng: random.Random) -> list[T]:
+    """One stratified bootstrap resample: each stratum drawn with replacement to its own size."""
+    sample: list[T] = []
+    for group in strata:
+        sample.extend(group[rng.randrange(len(group))] for _ in range(len(group)))
+    return sample
+
+
+def percentile_interval(values: list[float], n_boot: int, alpha: float = 0.05) -> tuple[float, float] | None:
+    """The percentile interval of the resamples that scored; None where most did not (a resample that lost a
+    scenario the score needs has no score, and the percentiles of the rest describe nothing)."""
+    if not values or len(values) < n_boot // 2:
         return None
-    values.sort()
-    lo = values[int((alpha / 2) * (len(values) - 1))]
-    hi = values[int((1 - alpha / 2) * (len(values) - 1))]
-    return (lo, hi)
+    values = sorted(values)
+    return values[int((alpha / 2) * (len(values) - 1))], values[int((1 - alpha / 2) * (len(values) - 1))]
 
 
 @dataclass(frozen=True)

@@ -94,3 +94,21 @@ def test_split_without_format_failures_puts_everything_in_changed_answers():
     sp = format_split(DIM, base, variant, n_boot=50)
     assert sp.formats == 0.0 and sp.answers == sp.delta == pytest.approx(-50.0)
     assert sp.ci_formats == (0.0, 0.0)
+
+
+def _one_per_scenario(outputs: list[str]) -> dict[str, list]:
+    recs = [PromptRecord(f"toy/s{i}/0", "toy", f"s{i}", (Message("user", "q"),), Decoding(4), {"label": "yes"})
+            for i in range(len(outputs))]
+    return {rules: [(r, DIM.judge(r, [o], JudgeContext(rules=rules))) for r, o in zip(recs, outputs)]
+            for rules in ("paper", "robust")}
+
+
+def test_split_intervals_pool_one_prompt_scenarios_instead_of_freezing():
+    """`--limit 36` on quick OOD gives 36 one-prompt scenarios: resampling each alone kept every prompt and
+    printed the paired delta -21.7 [-21.7, -21.7]."""
+    base = _one_per_scenario(["yes"] * 24 + ["no"] * 12)
+    variant = _one_per_scenario(["yes"] * 12 + ["no"] * 24)
+    sp = format_split(DIM, base, variant, n_boot=300)
+    assert sp.delta == pytest.approx(-100 / 3)
+    lo, hi = sp.ci_delta
+    assert hi - lo > 10 and lo < sp.delta < hi

@@ -135,3 +135,13 @@ def test_simulated_coverage_with_a_strong_seed_effect() -> None:
     assert two_level >= 0.70
     assert single <= 0.45
     assert two_level - single >= 0.3
+
+
+def test_one_prompt_scenarios_are_pooled_as_in_the_single_run_interval() -> None:
+    """36 one-prompt scenarios (`--limit 36` on quick OOD): identical seeds give exactly the single-run
+    interval, which pools them; resampling each alone froze it at the point estimate."""
+    rng = random.Random(5)
+    one = [_item(i, float(rng.random() < 0.4), f"s{i}") for i in range(36)]
+    res = two_level_bootstrap([one, list(one)], _mean, n_boot=400, seed=2)
+    assert res.ci95 == bootstrap_ci(one, _mean, n_boot=400, seed=2)
+    assert res.ci95[1] - res.ci95[0] > 10 and res.var_prompts > 0
