@@ -119,7 +119,7 @@ def scores(db: Path, run_ids: list[int]) -> str:
 def rules_section(db: Path, base: int, variant: int) -> str:
     """Both rule sets side by side for a dense run and a compressed one, with format-failure shares and
     the paired paper delta split into changed answers and format failures (`ctrust compare --json`)."""
-    from ctrust_tui.compare import compare_format
+    from ctrust_tui.compare import compare_format, compare_runs
     from ctrust_tui.trust.format_failures import format_share
     from ctrust_tui.trust.rules import PAPER, ROBUST
 
@@ -133,12 +133,17 @@ def rules_section(db: Path, base: int, variant: int) -> str:
         runs = {r: store.run(r) for r in (base, variant)}
         sc = {(x.run_id, x.dimension, x.rules): x for x in store.scores([base, variant], rules=None)}
         splits = {sp.dimension: sp for sp in compare_format(store, base, variant)}
+        paired = {c.dimension: c for c in compare_runs(store, base, variant, rules=PAPER)}
         lines = [
             f"Base run #{base} ({runs[base].compression}) and variant run #{variant} ({runs[variant].compression}), "
             f"profile {runs[base].profile}. *fmt-fail* = share of records the paper's parser reads as no answer "
-            "while the robust parser reads one. The paired paper delta (variant − base) is split into *changed "
-            "answers* (the delta after every format failure is read the robust way) and *format failures* "
-            "(the rest); the two add up to the delta; intervals are paired, stratified bootstrap 95%.",
+            "while the robust parser reads one. *paper Δ* (variant − base) carries the paired 95% interval the "
+            "verdicts use (`ctrust compare`: Tango's score interval for accuracies, a stratified jackknife "
+            "otherwise; \"too few\" where none is valid). It is split into *changed answers* (the delta after "
+            "every format failure is read the robust way: a paired comparison of the repaired runs, with the "
+            "same interval) and *format failures* (the rest, with a paired, stratified percentile bootstrap "
+            "interval, one-prompt scenarios pooled; none where most resamples lose a scenario the score "
+            "needs); the two add up to the delta.",
             "",
             "| dimension | paper base | paper variant | robust base | robust variant | fmt-fail base | fmt-fail variant "
             "| paper Δ | changed answers | format failures |",
@@ -158,11 +163,16 @@ def rules_section(db: Path, base: int, variant: int) -> str:
             cells = [f"`{d}`"] + [num(sc[(r, d, rules)].score if (r, d, rules) in sc else None)
                                   for rules in (PAPER, ROBUST) for r in (base, variant)]
             cells += [pct(shares[0]), pct(shares[1])]
-            if sp is None:
-                cells += ["", "", ""]
+            pc = paired.get(d)
+            if pc is None or pc.delta is None:
+                cells.append("—")
             else:
-                cells += [f"{num(sp.delta, True)} {ci(sp.ci_delta)}", f"{num(sp.answers, True)} {ci(sp.ci_answers)}",
-                          f"{num(sp.formats, True)} {ci(sp.ci_formats)}"]
+                cells.append(f"{num(pc.delta, True)} {ci(pc.ci95) if pc.ci95 else '(too few)'}")
+            if sp is None:
+                cells += ["", ""]
+            else:
+                cells += [f"{num(sp.answers, True)} {ci(sp.ci_answers) if sp.ci_answers else '(too few)'}",
+                          f"{num(sp.formats, True)} {ci(sp.ci_formats) if sp.ci_formats else '(no interval)'}"]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -105,10 +105,30 @@ def _one_per_scenario(outputs: list[str]) -> dict[str, list]:
 
 def test_split_intervals_pool_one_prompt_scenarios_instead_of_freezing():
     """`--limit 36` on quick OOD gives 36 one-prompt scenarios: resampling each alone kept every prompt and
-    printed the paired delta -21.7 [-21.7, -21.7]."""
+    froze the split's bootstrap interval at its point (the OOD delta read -21.7 [-21.7, -21.7])."""
     base = _one_per_scenario(["yes"] * 24 + ["no"] * 12)
-    variant = _one_per_scenario(["yes"] * 12 + ["no"] * 24)
+    variant = _one_per_scenario(["yes"] * 12 + ["This is yes."] * 12 + ["no"] * 12)
     sp = format_split(DIM, base, variant, n_boot=300)
-    assert sp.delta == pytest.approx(-100 / 3)
-    lo, hi = sp.ci_delta
-    assert hi - lo > 10 and lo < sp.delta < hi
+    assert sp.delta == pytest.approx(-100 / 3) and sp.answers == pytest.approx(0.0)
+    assert sp.formats == pytest.approx(-100 / 3)
+    lo, hi = sp.ci_formats
+    assert hi - lo > 10 and lo < sp.formats < hi
+
+
+def test_delta_and_changed_answers_carry_the_verdicts_paired_interval():
+    """The same interval `ctrust compare` gives the delta (and the non-inferiority verdict uses): at n = 36
+    the percentile bootstrap was narrower (AdvGLUE: [-33.3, -2.8] beside the verdict's [-35.2, +2.4])."""
+    from ctrust_tui.trust.stats import paired_compare
+
+    base = _run(["yes"] * 24 + ["no"] * 12)
+    variant = _run(["yes"] * 12 + ["This is yes."] * 6 + ["no"] * 18)
+    sp = format_split(DIM, base, variant, n_boot=200)
+
+    def score(j):
+        return DIM.score_only(j, "paper")
+
+    want = paired_compare("toy", base["paper"], variant["paper"], score, linear=DIM.score_is_mean).ci95
+    assert want is not None and sp.ci_delta == want
+    repaired = [(r, DIM.repair(p, rb) if DIM.format_failure(p, rb) else p)
+                for (r, p), (_, rb) in zip(variant["paper"], variant["robust"])]
+    assert sp.ci_answers == paired_compare("toy", base["paper"], repaired, score, linear=DIM.score_is_mean).ci95
