@@ -33,28 +33,33 @@ def test_plain_mode_reports_decoded_tokens_before_any_generation_finishes() -> N
     assert live[0].startswith("run #6: 340/470 generations")
 
 
-def test_plain_mode_is_quiet_between_live_lines_and_without_streaming() -> None:
+def _plain_lines(*events: object) -> list[str]:
     display, console = _display(False)
     with display:
-        display.handle(RunStarted(1, "m", "none", ("ethics",), "smoke", 10, 0, False))
-        display.handle(TokensGenerated(1, (), 5))  # before the first Progress: nothing to report against
-        display.handle(Progress(1, 0, 10, 0, 0, 0, 0.0, 1.0, None))
-        display.handle(TokensGenerated(1, (), 50))  # within LIVE_LINE_S of the progress line
-        display.handle(Progress(1, 10, 10, 10, 0, 40, 40.0, 2.0, 0.0))
-    lines = console.export_text().splitlines()
+        for ev in events:
+            display.handle(ev)
+    return console.export_text().splitlines()
+
+
+def test_plain_mode_is_quiet_between_live_lines_and_without_streaming() -> None:
+    lines = _plain_lines(
+        RunStarted(1, "m", "none", ("ethics",), "smoke", 10, 0, False),
+        TokensGenerated(1, (), 5),  # before the first Progress: nothing to report against
+        Progress(1, 0, 10, 0, 0, 0, 0.0, 1.0, None),
+        TokensGenerated(1, (), 50),  # within LIVE_LINE_S of the progress line
+        Progress(1, 10, 10, 10, 0, 40, 40.0, 2.0, 0.0))
     assert not any("rows still decoding" in ln for ln in lines), lines
     assert lines[-1].startswith("run #1: 10/10 generations · 25 tok/s")  # 50 streamed tokens over 2 s
 
 
 def test_a_new_run_starts_its_throughput_from_zero() -> None:
-    display, console = _display(False)
-    with display:
-        display.handle(RunStarted(1, "m", "none", ("ethics",), "smoke", 10, 0, False))
-        display.handle(Progress(1, 0, 10, 0, 0, 0, 0.0, 1.0, None))
-        display.handle(TokensGenerated(1, (), 5000))
-        display.handle(RunStarted(2, "m", "wanda-0.5", ("ethics",), "smoke", 10, 0, False))
-        display.handle(Progress(2, 10, 10, 10, 0, 30, 3.0, 10.0, 0.0))
-    assert console.export_text().splitlines()[-1].startswith("run #2: 10/10 generations · 3 tok/s")
+    lines = _plain_lines(
+        RunStarted(1, "m", "none", ("ethics",), "smoke", 10, 0, False),
+        Progress(1, 0, 10, 0, 0, 0, 0.0, 1.0, None),
+        TokensGenerated(1, (), 5000),
+        RunStarted(2, "m", "wanda-0.5", ("ethics",), "smoke", 10, 0, False),
+        Progress(2, 10, 10, 10, 0, 30, 3.0, 10.0, 0.0))
+    assert lines[-1].startswith("run #2: 10/10 generations · 3 tok/s")
 
 
 def test_tty_bar_shows_the_live_rate() -> None:

@@ -92,7 +92,21 @@ def test_sampling_reproducible_and_seeded(model, tok):
     assert {k: r.text for k, r in a.items()} != {k: r.text for k, r in c.items()}
 
 
-def test_cancel_stops_and_raises(model, tok):
+def test_cancel_is_a_hard_stop_and_raises(model, tok, monkeypatch):
+    """A cancel stops transformers' thread after its current step: the flushing stop first finished every
+    queued request (over 10 s of sampled decodes on a 2-core CPU), the join timed out, and the thread then
+    printed a traceback beside "run cancelled". A finished group stops normally."""
+    from transformers.generation.continuous_batching.continuous_api import ContinuousBatchingManager
+
+    calls: list[dict] = []
+    real = ContinuousBatchingManager.stop
+
+    @functools.wraps(real)  # keeps the signature the engine inspects
+    def spy(self, *args, **kwargs):
+        calls.append(dict(kwargs))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ContinuousBatchingManager, "stop", spy)
     polls = {"n": 0}
 
     def should_stop() -> bool:
@@ -101,9 +115,12 @@ def test_cancel_stops_and_raises(model, tok):
 
     with pytest.raises(Cancelled):
         run_all(ContinuousGenerator(model, tok, CPU), reqs(PROMPTS, greedy(200)), should_stop=should_stop)
+    assert calls[0].get("hard_stop") is True and calls[0]["timeout"] >= 60
+    calls.clear()
     # the manager was stopped: the model generates normally afterwards
     assert run_all(ContinuousGenerator(model, tok, CPU), reqs(PROMPTS[:1], greedy(4)))["k0"].text == \
         one_at_a_time(model, tok, PROMPTS[0], 4)
+    assert not calls[0].get("hard_stop")
 
 
 def test_groups_by_decoding_and_results_arrive_in_batches(model, tok):
@@ -217,31 +234,3 @@ def test_cpu_kv_cache_is_sized_for_the_workload_within_a_ram_share(model, tok, m
     longest = max(-(-(len(x) + 100) // cont.PAGE_SIZE) + 1 for x in ids)
     assert tight.num_blocks == max(16, longest, 3)
 
-
-def test_cancel_is_a_hard_stop_and_a_finished_group_a_normal_one(model, tok, monkeypatch):
-    """A cancel stops transformers' thread after its current step: the flushing stop first finished every
-    queued request (over 10 s of sampled decodes on a 2-core CPU), the join timed out, and the thread then
-    printed a traceback beside "run cancelled"."""
-    from transformers.generation.continuous_batching.continuous_api import ContinuousBatchingManager
-
-    calls: list[dict] = []
-    real = ContinuousBatchingManager.stop
-
-    @functools.wraps(real)  # keeps the signature the engine inspects
-    def spy(self, *args, **kwargs):
-        calls.append(dict(kwargs))
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(ContinuousBatchingManager, "stop", spy)
-    polls = {"n": 0}
-
-    def should_stop() -> bool:
-        polls["n"] += 1
-        return polls["n"] > 2
-
-    with pytest.raises(Cancelled):
-        run_all(ContinuousGenerator(model, tok, CPU), reqs(PROMPTS, greedy(200)), should_stop=should_stop)
-    assert calls[0].get("hard_stop") is True and calls[0]["timeout"] >= 60
-    calls.clear()
-    run_all(ContinuousGenerator(model, tok, CPU), reqs(PROMPTS[:1], greedy(4)))
-    assert not calls[0].get("hard_stop")
