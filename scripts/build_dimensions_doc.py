@@ -85,11 +85,10 @@ def overview() -> str:
     lines.append("")
     lines.append(
         f"Generations in all: smoke {totals['smoke']:,}, quick {totals['quick']:,}, paper {totals['paper']:,}. "
-        "Run time on 2 CPU cores with the 135M default model: smoke ~4 min (measured), quick ~1 h "
-        "with batching alone (estimated from a partial run: long 5-shot MMLU and 32-shot fairness "
-        "prompts dominate); the shared-prefix engine computes about half as many prompt tokens for "
-        "the few-shot dimensions (fairness's per-row demonstrations share nothing), not timed end "
-        "to end. "
+        "Run time on 2 CPU cores with the 135M default model: smoke ~4 min (measured), quick about an "
+        "hour per variant (measured in part: the 3-bit variant's last 515 of its 1,105 generations took "
+        "28 minutes on an idle machine; long 5-shot MMLU and 32-shot fairness prompts and the sampled "
+        "150-token stereotype/toxicity groups dominate). "
         "The paper profile is for GPUs: its sampled dimensions (toxicity, stereotype: n=25, 150 tokens) "
         "alone are ~266k generations, about 40M generated tokens - at an assumed 2,000 generated tokens/s "
         "for a batched 7B model on one modern GPU that is ~6 h, plus the classification dimensions "
