@@ -980,6 +980,8 @@ def compare(ctx: click.Context, run_a: int, run_b: int, margin: str | None, alph
 @click.option("--limit", default=None, type=int, help="At most N prompts per dimension, drawn across its scenarios (quick looks).")
 @click.option("--max-batch", default=None, type=int, help="Cap the generation batch size.")
 @click.option("--json", "as_json", is_flag=True, help="The decision table as JSON.")
+@click.option("--markdown", "as_markdown", is_flag=True,
+              help="The decision table as markdown (for a pull request or a model card), every cell escaped.")
 @click.option("--adaptive", is_flag=True,
               help="Evaluate each spec in rounds (25/50/75/100% of every dimension's prompts, stratified) and stop a "
                    "dimension once its verdict is decided: group-sequential, O'Brien-Fleming alpha spending.")
@@ -989,8 +991,8 @@ def compare(ctx: click.Context, run_a: int, run_b: int, margin: str | None, alph
 @click.pass_context
 def recommend(ctx: click.Context, model: str, compression: str, dimensions: str, profile: str, margin: str | None,
               alpha: float, rules: str, seed: int, device: str, dtype: str, toxicity_scorer: str | None, limit: int | None,
-              max_batch: int | None, as_json: bool, adaptive: bool, calibration: str, nsamples: int, seqlen: int,
-              calib_precision: str, db: Path | None, models_dir: Path | None) -> None:
+              max_batch: int | None, as_json: bool, as_markdown: bool, adaptive: bool, calibration: str, nsamples: int,
+              seqlen: int, calib_precision: str, db: Path | None, models_dir: Path | None) -> None:
     """The most compressed spec that is non-inferior to MODEL on every dimension.
 
     Runs (or reuses from the cache) the dense base and every spec, then decides: specs are ranked by
@@ -1006,6 +1008,8 @@ def recommend(ctx: click.Context, model: str, compression: str, dimensions: str,
     from .trust import parse_dimensions
     from .trust.noninferiority import parse_alpha, parse_margins
 
+    if as_json and as_markdown:
+        raise CtrustError("--json and --markdown are two formats of the same table: pass one of them")
     (rule_set,) = _rules(rules)
     specs = [s for s in parse_specs(compression) if not s.is_dense]
     if len(specs) < 2:
@@ -1060,13 +1064,18 @@ def recommend(ctx: click.Context, model: str, compression: str, dimensions: str,
         from .textsafe import clean_tree
 
         click.echo(json.dumps(clean_tree({**rec.to_dict(), **extra}), indent=2))
+    elif as_markdown:
+        from .recommend import recommend_markdown
+
+        click.echo(recommend_markdown(rec), nl=False)
     else:
         _console().print(recommend_table(rec))
-        if adaptive:
-            used = sum(p["used"] for p in extra["adaptive"]["prompts"].values())
-            total = sum(p["total"] for p in extra["adaptive"]["prompts"].values())
-            click.echo(f"adaptive: {used} of {total} variant prompts evaluated ({1 - used / max(1, total):.0%} "
-                       f"saved); {extra['adaptive']['describe']}")
+    if adaptive and not as_json:
+        used = sum(p["used"] for p in extra["adaptive"]["prompts"].values())
+        total = sum(p["total"] for p in extra["adaptive"]["prompts"].values())
+        gap = "\n" if as_markdown else ""
+        click.echo(f"{gap}adaptive: {used} of {total} variant prompts evaluated ({1 - used / max(1, total):.0%} "
+                   f"saved); {extra['adaptive']['describe']}")
 
 
 def _dimension_list(text: str | None) -> list[str] | None:

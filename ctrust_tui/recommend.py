@@ -165,6 +165,48 @@ def decide_between(base_run: int, candidates: Sequence[Candidate], *, margins: M
                           tuple(sorted(candidates, key=lambda c: (c.rank, c.spec))))
 
 
+def decision_cells(c: PairedComparison) -> tuple[str, str]:
+    """('-11.9 [-23.7, -0.0]', 'inconclusive (+161)'): one dimension of one spec, as both tables show it."""
+    d = c.decision
+    delta = "—" if c.delta is None else f"{c.delta:+.1f}"
+    ci = f" [{d.ci[0]:+.1f}, {d.ci[1]:+.1f}]" if d and d.ci else ""
+    return delta + ci, (d.short if d else "")
+
+
+def decision_label(rec: Recommendation, c: Candidate) -> str:
+    """A spec's row outcome: recommended (or a tie), rejected with the dimensions that kept it out, or
+    less compressed than the pick."""
+    chosen = rec.chosen
+    if any(x.run_id == c.run_id for x in chosen):
+        return "tie: recommended" if len(chosen) > 1 else "recommended"
+    if any(x.run_id == c.run_id for x in rec.rejected):
+        return "rejected: " + "; ".join(x.dimension for x in c.failing)
+    return "qualifies, less compressed" if c.qualifies else "less compressed"
+
+
+def recommend_markdown(rec: Recommendation) -> str:
+    """The decision table as markdown (a PR, a model card, docs/decisions.md), every cell escaped: spec
+    labels and dimension names come from the cache, which is untrusted text."""
+    from .textsafe import md_cell
+
+    dims = [c.dimension for c in rec.candidates[0].comparisons] if rec.candidates else []
+    head = ["spec", "run", "bits/w", "sparse", *(f"`{md_cell(d)}`" for d in dims), "decision"]
+    lines = [f"Base run #{rec.base_run}, {md_cell(rec.rules)} rules, {100 * (1 - rec.alpha):.0f}% paired intervals: "
+             f"{md_cell(rec.summary)}", "",
+             "| " + " | ".join(head) + " |",
+             "|" + "|".join(["---", "---:", "---:", "---:", *("---" for _ in dims), "---"]) + "|"]
+    for c in rec.candidates:
+        by = {x.dimension: x for x in c.comparisons}
+        cells = [md_cell(c.spec), f"#{c.run_id}", f"{c.bits:.2f}", f"{c.sparsity:.0%}"]
+        for d in dims:
+            x = by.get(d)
+            cells.append(md_cell(" ".join(decision_cells(x)).strip()) if x is not None and x.decision else "")
+        label = md_cell(decision_label(rec, c))
+        cells.append(f"**{label}**" if label.endswith("recommended") else label)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def failing_text(c: PairedComparison) -> str:
     """'ethics inferior −5.1 [−9.0, −1.2]' for the decision table."""
     d = c.decision

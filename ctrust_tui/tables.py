@@ -7,7 +7,7 @@ from typing import Any, Mapping, Sequence
 from rich.table import Table
 from rich.text import Text
 
-from .recommend import Recommendation
+from .recommend import Recommendation, decision_cells, decision_label
 from .report import COLUMNS, build_rows, fmt
 from .seed_groups import SeedGroupReport, group_label
 from .stats_view import delta_style, verdict_style
@@ -107,8 +107,6 @@ def compare_table(run_a: int, run_b: int, comps: Sequence[PairedComparison], *,
 
 def recommend_table(rec: Recommendation) -> Table:
     """The decision table: every spec, most compressed first, with each dimension's verdict."""
-    chosen = {c.run_id for c in rec.chosen}
-    rejected = {c.run_id for c in rec.rejected}
     dims = [c.dimension for c in rec.candidates[0].comparisons] if rec.candidates else []
     table = Table(title=safe_text(f"recommendation vs base run #{rec.base_run} ({rec.rules} rules, "
                                   f"{100 * (1 - rec.alpha):.0f}% paired intervals): {rec.summary}"),
@@ -124,19 +122,19 @@ def recommend_table(rec: Recommendation) -> Table:
             if x is None or dec is None:
                 cells.append("")
                 continue
-            t = Text("—" if x.delta is None else f"{x.delta:+.1f}")
-            if dec.ci:
-                t.append(f" [{dec.ci[0]:+.1f}, {dec.ci[1]:+.1f}]", style="dim")
+            delta, verdict = decision_cells(x)
+            value, _, ci = delta.partition(" ")
+            t = Text(value)
+            if ci:
+                t.append(" " + ci, style="dim")
             t.append("\n")
-            t.append(dec.short, style=verdict_style(dec.verdict))
+            t.append(verdict, style=verdict_style(dec.verdict))
             cells.append(t)
-        if c.run_id in chosen:
-            label = Text("tie: recommended" if len(chosen) > 1 else "recommended", style="bold green")
-        elif c.run_id in rejected:
-            label = Text("rejected: " + "; ".join(x.dimension for x in c.failing), style="red")
-        else:
-            label = Text("qualifies, less compressed" if c.qualifies else "less compressed", style="dim")
-        cells.append(label)
+        label = decision_label(rec, c)
+        style = "bold green" if label.endswith("recommended") else "red" if label.startswith("rejected") else "dim"
+        cell = safe_text(label)
+        cell.stylize(style)
+        cells.append(cell)
         table.add_row(*cells)
     return table
 

@@ -139,6 +139,42 @@ def test_recommend_command_runs_base_and_specs_then_decides(stub_models, db_path
         assert len(store.runs()) == n_runs == 3
 
 
+def test_recommend_markdown_is_the_same_decision_as_a_table(stub_models, db_path, monkeypatch) -> None:
+    _fake_runners(monkeypatch, broken={"gptq-3b-g64"})
+    args = ["--db", str(db_path), "--models-dir", str(stub_models), "recommend", "stub-model",
+            "--compression", "gptq-3b-g64,gptq-4b-g64,rtn-4b-g32", "--dimensions", ",".join(DIMS), "--profile",
+            "smoke", "--limit", "8", "--margin", "40"]
+    res = CliRunner().invoke(main, [*args, "--markdown"])
+    assert res.exit_code == 0, res.output
+    rows = [line for line in res.stdout.splitlines() if line.startswith("| ")]
+    assert rows[0] == "| spec | run | bits/w | sparse | `advglue` | `ethics` | decision |"
+    body = {r.split(" | ")[0][2:]: r for r in rows[1:]}
+    assert list(body) == ["gptq-3b-g64", "gptq-4b-g64", "rtn-4b-g32"]  # most compressed first
+    assert body["gptq-3b-g64"].endswith("| rejected: advglue; ethics |")
+    assert "| -100.0 [-100.0, -30.4] inconclusive (+13) |" in body["gptq-3b-g64"]  # upper bound above -40
+    assert body["gptq-4b-g64"].endswith("| **recommended** |") and "| 4.25 | 0% |" in body["gptq-4b-g64"]
+    assert body["rtn-4b-g32"].endswith("| qualifies, less compressed |")
+    assert all(r.count(" | ") == 6 for r in rows)  # no cell broke the row
+    summary = res.stdout.splitlines()[0]  # stdout is the markdown alone (progress goes to stderr)
+    assert "gptq-4b-g64" in summary and "paper rules, 95% paired intervals" in summary
+    both = CliRunner().invoke(main, [*args, "--markdown", "--json"])
+    assert both.exit_code == 2 and "pass one of them" in both.output
+
+
+def test_recommend_markdown_escapes_cache_text(stub_models, db_path) -> None:
+    """Spec labels and dimension names come from the cache: a pipe, a newline or raw HTML in one stays in its cell."""
+    from ctrust_tui.recommend import Candidate, Recommendation, recommend_markdown
+
+    ids = _runs(stub_models, db_path, "none,gptq-4b-g64,rtn-4b-g32", broken=set())
+    with open_store(db_path, readonly=True) as store:
+        rec = recommend(store, ids[0], ids[1:], margins=MARGIN)
+    evil = Candidate("x|y\n| <b>z</b>", 99, 4.0, 0.0, rec.candidates[0].comparisons)
+    text = recommend_markdown(Recommendation(rec.base_run, rec.margins, rec.alpha, rec.rules, (evil,)))
+    (row,) = [line for line in text.splitlines() if line.startswith("| x")]
+    assert row.startswith("| x\\|y \\| &lt;b>z&lt;/b> | #99 |")
+    assert "<b>" not in text
+
+
 @pytest.mark.parametrize("args,message", [
     (("--compression", "gptq-4b-g64"), "at least two"),
     (("--compression", "none,gptq-4b-g64"), "at least two"),
