@@ -171,7 +171,8 @@ ORDER = ("models import-default", "models import", "compress", "models list", "m
 ADJUST = {
     ("serve", "--port"): "0",  # port 8000 may be taken on a shared machine: a free one instead
 }
-EXTRA = {"run": ["--limit", "1"], "recommend": ["--limit", "1"]}  # recommend reuses run's base and specs  # one prompt per dimension; recommend reuses run's base and specs
+# one prompt per dimension; recommend reuses run's base and specs
+EXTRA = {"run": ["--limit", "1"], "recommend": ["--limit", "1"]}
 # Commands whose alternatives are each minutes of CPU run their first form only (the README's own
 # values, so `ctrust run` then reuses that GPTQ variant); every form is still parsed by the fast test.
 FIRST_FORM_ONLY = {"compress"}
