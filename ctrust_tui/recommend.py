@@ -210,8 +210,6 @@ def recommend_markdown(rec: Recommendation) -> str:
 def failing_text(c: PairedComparison) -> str:
     """'ethics inferior −5.1 [−9.0, −1.2]' for the decision table."""
     d = c.decision
-    delta = "—" if c.delta is None else f"{c.delta:+.1f}"
-    ci = f" [{d.ci[0]:+.1f}, {d.ci[1]:+.1f}]" if d and d.ci else ""
-    verdict = d.short if d else "no verdict"
+    value, verdict = decision_cells(c)
     why = f" ({d.reason})" if d and d.reason and d.verdict != "inconclusive" else ""
-    return f"{c.dimension} {verdict} {delta}{ci}{why}"
+    return f"{c.dimension} {verdict or 'no verdict'} {value}{why}"
